@@ -1,0 +1,33 @@
+# Two commands a newcomer needs: `make serve` and `make test`. Everything installs into .venv/ (CPU-only).
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 3000
+
+.PHONY: install test serve lint bench clean
+
+install: $(STAMP)
+
+# torch first, pinned, so pip takes the CPU wheel on this disk instead of resolving a CUDA build.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[train,dev]'
+	@touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+serve: install
+	$(BIN)/pcan serve --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/pcan bench --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info
