@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[train,dev]'
 	@touch $(STAMP)
 
+# pytest exit 5 (no tests collected) is a failure, not a pass.
 test: install
-	$(BIN)/python -m pytest -q tests
+	@$(BIN)/python -m pytest -q tests; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 serve: install
 	$(BIN)/pcan serve --port $(PORT)

@@ -32,6 +32,18 @@ class HistoryBuffer:
 
 HistoryBuffer.__module__ = "mmengine.logging.history_buffer"
 
+_HISTORY_STATISTICS = frozenset({"min", "max", "mean", "current"})
+
+
+def _restricted_getattr(obj: Any, name: str) -> str:
+    """Stands in for ``builtins.getattr``, which mmengine pickles for HistoryBuffer's statistics methods
+    (``getattr(HistoryBuffer, 'min')``). A general getattr would let a crafted file walk from an allowed
+    object to ``eval``; this one answers only that single mmengine pattern, with an inert name."""
+    if obj is HistoryBuffer and name in _HISTORY_STATISTICS:
+        return f"HistoryBuffer.{name}"
+    raise UnsafeCheckpoint(f"checkpoint asks for attribute {name!r} of {obj!r}; only mmengine's "
+                           "HistoryBuffer statistics are allowed")
+
 
 def _numpy_globals() -> list[Any]:
     core = np._core if hasattr(np, "_core") else np.core
@@ -61,6 +73,8 @@ def safe_globals() -> list[Any]:
         _aliased(core.multiarray._reconstruct, "numpy._core.multiarray"),
         _aliased(core.multiarray.scalar, "numpy._core.multiarray"),
         HistoryBuffer,
+        (_restricted_getattr, "builtins.getattr"),
+        (_restricted_getattr, "__builtin__.getattr"),
     ]
     return items
 
@@ -70,6 +84,8 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         with torch.serialization.safe_globals(safe_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
+    except UnsafeCheckpoint:
+        raise
     except FileNotFoundError as exc:
         raise CheckpointError(f"checkpoint not found: {path}") from exc
     except Exception as exc:  # torch raises UnpicklingError / RuntimeError with the global in its text
