@@ -1,0 +1,124 @@
+"""`pcan predict`: classify many videos; decoding of the next items overlaps inference of the current batch."""
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..errors import MissingInput, PCANError
+from ..runtime import Predictor, Prepared
+from ..runtime.output import failure
+from .items import Item, UsageError, from_manifest, from_videos, parse_shard, select, sidecar
+from .writers import ResultWriter, finished_videos
+
+err = Console(stderr=True)
+
+
+def _prepare(predictor: Predictor, item: Item, num_clips: int) -> Prepared:
+    if not Path(item.video).exists():
+        raise MissingInput(f"video not found: {item.video}")
+    if item.skeleton is None:
+        raise MissingInput(
+            f"no skeleton for {Path(item.video).name}: expected {sidecar(Path(item.video)).name} beside it "
+            "(or pass --skeleton / --manifest)"
+        )
+    return predictor.prepare(item.video, item.skeleton, num_clips=num_clips, name=item.video)
+
+
+def run_items(predictor: Predictor, items: list[Item], writer: ResultWriter, *, batch_size: int, top_k: int,
+              num_clips: int, fusion: str, workers: int = 2, show_progress: bool = True) -> tuple[int, int]:
+    """Returns (succeeded, failed). Each item yields exactly one row, in input order."""
+    ok = failed = 0
+    progress = Progress(TextColumn("[bold]pcan predict"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=err, disable=not show_progress)
+    with progress, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        task = progress.add_task("predict", total=len(items))
+        queue: deque[tuple[Item, Future]] = deque()
+        source = iter(items)
+
+        def refill() -> None:  # keep up to two batches decoding ahead of the model
+            while len(queue) < 2 * batch_size and (item := next(source, None)) is not None:
+                queue.append((item, pool.submit(_prepare, predictor, item, num_clips)))
+
+        def emit(row: dict) -> None:
+            nonlocal ok, failed
+            writer.write(row)
+            ok, failed = (ok + 1, failed) if row["ok"] else (ok, failed + 1)
+            progress.advance(task)
+
+        refill()
+        while queue:
+            batch: list[Prepared] = []
+            while queue and len(batch) < batch_size:
+                item, future = queue.popleft()
+                try:
+                    batch.append(future.result())
+                except Exception as exc:  # a bad item becomes its error row; the run goes on
+                    emit(failure(item.video, exc))
+            refill()
+            if not batch:
+                continue
+            try:
+                results = [predictor.format(p, probs, top_k=top_k, fusion=fusion)
+                           for p, probs in zip(batch, predictor.infer(batch), strict=True)]
+            except Exception as exc:
+                results = [failure(p.name, exc) for p in batch]
+            for row in results:
+                emit(row)
+    return ok, failed
+
+
+def predict(
+    videos: Annotated[list[Path] | None, typer.Argument(help="Video files or folders of videos.")] = None,
+    skeleton: Annotated[Path | None, typer.Option(help="Skeleton JSON/NPZ of the single VIDEO.")] = None,
+    manifest: Annotated[Path | None, typer.Option(help="CSV/JSONL with columns video, skeleton.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="PyTorch checkpoint (.pth).")] = None,
+    onnx: Annotated[Path | None, typer.Option(help="Exported ONNX model.")] = None,
+    engine: Annotated[Path | None, typer.Option(help="TensorRT engine.")] = None,
+    preset: Annotated[str | None, typer.Option(help="ntu60 | tiny (alone: untrained weights).")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | auto.")] = "auto",
+    top_k: Annotated[int, typer.Option("--top-k", min=1)] = 5,
+    num_clips: Annotated[int, typer.Option("--num-clips", min=1, max=32)] = 1,
+    fusion: Annotated[str, typer.Option(help="late | fused.")] = "late",
+    output: Annotated[str, typer.Option("--output", "-o", help="OUT.jsonl | OUT.csv | - (stdout).")] = "-",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 4,
+    workers: Annotated[int, typer.Option(min=1, help="Decode/preprocess threads.")] = 2,
+    resume: Annotated[bool, typer.Option(help="Skip videos already in --output.")] = False,
+    shard: Annotated[str | None, typer.Option(help="i/n: take every n-th item from i (0-based).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Classify videos with their skeletons. Exit 0: all succeeded, 1: some failed, 2: usage error."""
+    try:
+        models = [m for m in (checkpoint, onnx, engine) if m is not None]
+        if len(models) > 1:
+            raise UsageError("give one of --checkpoint, --onnx, --engine")
+        if not models and preset is None:
+            raise UsageError("give a model (--checkpoint/--onnx/--engine) or --preset for untrained weights")
+        if bool(videos) == bool(manifest):
+            raise UsageError("give VIDEO arguments or --manifest (one of them)")
+        if fusion not in ("late", "fused"):
+            raise UsageError(f"--fusion must be late or fused, got {fusion!r}")
+        if resume and output == "-":
+            raise UsageError("--resume needs --output FILE")
+        items = from_manifest(manifest) if manifest else from_videos(list(videos or []), skeleton)
+        items = select(items, parse_shard(shard), finished_videos(output) if resume else set())
+        predictor = Predictor.from_path(models[0] if models else None, preset=preset, device=device,
+                                        batch_size=batch_size)
+        predictor.check_request(top_k=top_k, fusion=fusion, num_clips=num_clips)
+    except (UsageError, PCANError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if predictor.meta.weights == "untrained":
+        err.print("[yellow]warning:[/yellow] untrained weights: every output says \"weights\": \"untrained\"")
+    writer = ResultWriter(output, append=resume)
+    try:
+        ok, failed = run_items(predictor, items, writer, batch_size=batch_size, top_k=top_k, num_clips=num_clips,
+                               fusion=fusion, workers=workers, show_progress=progress)
+    finally:
+        writer.close()
+    err.print(f"{ok} succeeded, {failed} failed" + (f" (output: {output})" if output != "-" else ""))
+    raise typer.Exit(1 if failed else 0)

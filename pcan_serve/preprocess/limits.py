@@ -1,0 +1,13 @@
+"""Default caps on untrusted input: a request can never make preprocessing allocate without bound."""
+
+DEFAULT_MAX_FRAMES = 3000
+"""Video frames (100 s at 30 fps; NTU clips are under 300)."""
+
+DEFAULT_MAX_PERSONS = 10
+"""Persons per skeleton (mmaction2 keeps at most 10 as well; NTU has 1 or 2)."""
+
+FRAME_TOLERANCE = 2
+"""Largest skeleton/video frame-count difference that is clipped to the shorter instead of rejected."""
+
+DECODE_CHUNK_BYTES = 256 * 2**20
+"""Decoded RGB frames held at once; frames are cropped and resized chunk by chunk."""

@@ -1,0 +1,161 @@
+"""Runtimes behind one interface: ``run(imgs, heatmaps) -> {"rgb","pose"[,"fused"]: probabilities}``.
+
+Every backend returns softmax probabilities as float32 NumPy arrays [N, num_classes], so results from
+torch, ONNX Runtime and TensorRT are directly comparable.
+"""
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_model
+from ..errors import BackendUnavailable, CheckpointError
+from .metadata import METADATA_KEY, ModelMeta
+
+
+class Backend(Protocol):
+    name: str
+    device: str
+    meta: ModelMeta
+
+    def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+class TorchBackend:
+    """PyTorch eager; on CUDA the forward runs under fp16 autocast (softmax in fp32)."""
+
+    name = "torch"
+
+    def __init__(self, checkpoint: str | Path | None, preset: str | None = None, device: str = "cpu",
+                 fp16: bool | None = None) -> None:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailable("--device cuda was asked for, but torch sees no CUDA GPU here")
+        self.model, self.info = load_model(checkpoint, preset=preset, device=device)
+        self.device = device
+        self.fp16 = device.startswith("cuda") if fp16 is None else fp16
+        self.meta = ModelMeta(self.info.config, self.info.fused_head, self.info.weights)
+
+    @torch.inference_mode()
+    def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
+        x = torch.from_numpy(np.ascontiguousarray(imgs)).to(self.device)
+        h = torch.from_numpy(np.ascontiguousarray(heatmaps)).to(self.device)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.fp16):
+            logits = self.model(x, h)
+        keys = ("rgb", "pose", "fused") if self.meta.fused_head else ("rgb", "pose")
+        return {k: torch.softmax(logits[k].float(), dim=1).cpu().numpy() for k in keys}
+
+
+class OnnxRuntimeBackend:
+    """ONNX Runtime; the CUDA provider when it is usable, else the CPU provider."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        want_cuda = device.startswith("cuda") and "CUDAExecutionProvider" in available and torch.cuda.is_available()
+        if device == "cuda" and not want_cuda:
+            raise BackendUnavailable("--device cuda was asked for, but ONNX Runtime has no usable CUDA provider")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types (Fail, InvalidProtobuf, NoSuchFile)
+            raise CheckpointError(f"cannot load ONNX model {Path(path).name}: {exc}") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in props:
+            raise CheckpointError(f"{Path(path).name} has no pcan metadata; export it with `pcan export onnx`")
+        self.meta = ModelMeta.from_json(props[METADATA_KEY])
+        self.device = "cuda" if want_cuda else "cpu"
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
+        feeds = {"imgs": np.ascontiguousarray(imgs, np.float32), "heatmaps": np.ascontiguousarray(heatmaps, np.float32)}
+        values = self.session.run(self.outputs, feeds)
+        out = dict(zip(self.outputs, values, strict=True))
+        if not self.meta.fused_head:
+            out.pop("fused", None)
+        return out
+
+
+def tensorrt_sidecar(engine: str | Path) -> Path:
+    return Path(str(engine) + ".json")
+
+
+class TensorRTBackend:
+    """A serialized TensorRT engine (built by ``pcan export tensorrt``), run through torch CUDA buffers."""
+
+    name = "tensorrt"
+
+    def __init__(self, path: str | Path, device: str = "cuda") -> None:
+        try:
+            import tensorrt as trt
+        except ImportError:
+            raise BackendUnavailable(
+                "TensorRT is not installed: it is published on NVIDIA's package index, not PyPI "
+                "(pip install --extra-index-url https://pypi.nvidia.com tensorrt), and needs an NVIDIA GPU. "
+                "Use --onnx with onnxruntime instead."
+            ) from None
+        if not torch.cuda.is_available():
+            raise BackendUnavailable("TensorRT needs an NVIDIA GPU, and torch sees no CUDA device here")
+        sidecar = tensorrt_sidecar(path)
+        if not sidecar.exists():
+            raise CheckpointError(f"{sidecar.name} (the engine's pcan metadata) is missing beside the engine")
+        self.meta = ModelMeta.from_json(sidecar.read_text())
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
+        if self.engine is None:
+            raise CheckpointError(f"TensorRT could not deserialize {Path(path).name} (built for another version/GPU?)")
+        self.context = self.engine.create_execution_context()
+        self.device = "cuda"
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+
+    def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
+        stream = torch.cuda.current_stream()
+        inputs = {"imgs": torch.from_numpy(np.ascontiguousarray(imgs, np.float32)).cuda(),
+                  "heatmaps": torch.from_numpy(np.ascontiguousarray(heatmaps, np.float32)).cuda()}
+        for name, tensor in inputs.items():
+            self.context.set_input_shape(name, tuple(tensor.shape))
+            self.context.set_tensor_address(name, tensor.data_ptr())
+        outputs = {}
+        for name in self.outputs:
+            shape = tuple(self.context.get_tensor_shape(name))
+            outputs[name] = torch.empty(shape, dtype=torch.float32, device="cuda")
+            self.context.set_tensor_address(name, outputs[name].data_ptr())
+        if not self.context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError("TensorRT execution failed")
+        stream.synchronize()
+        out = {k: v.cpu().numpy() for k, v in outputs.items()}
+        if not self.meta.fused_head:
+            out.pop("fused", None)
+        return out
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda or auto")
+    return device
+
+
+def open_backend(path: str | Path | None, preset: str | None = None, device: str = "auto") -> Backend:
+    """Pick the runtime from the file: ``.onnx`` -> ORT, ``.engine``/``.plan`` -> TensorRT, else torch."""
+    device = resolve_device(device)
+    if path is None:
+        return TorchBackend(None, preset=preset, device=device)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":
+        return OnnxRuntimeBackend(path, device=device)
+    if suffix in (".engine", ".plan", ".trt"):
+        return TensorRTBackend(path)
+    if not Path(path).exists():
+        raise CheckpointError(f"model file not found: {path}")
+    return TorchBackend(path, preset=preset, device=device)

@@ -1,0 +1,147 @@
+"""`pcan predict` end to end on real videos: batch semantics, error rows, exit codes, resume, shard."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from pcan_serve import save_checkpoint
+from pcan_serve.cli import app
+from pcan_serve.model import build_pcan
+from pcan_serve.runtime import Predictor
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = build_pcan("tiny")
+    with torch.no_grad():  # larger head weights -> distinct, non-uniform probabilities
+        for fc in (model.cls_head.fc_rgb, model.cls_head.fc_pose, model.cls_head.fc_fused):
+            fc.weight.normal_(0, 0.5)
+    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny.pth")
+
+
+@pytest.fixture(scope="module")
+def batch_dir(tmp_path_factory, sample_video, sample_skeleton) -> Path:
+    """good x2 (sidecars), corrupt video, malformed skeleton, missing skeleton."""
+    d = tmp_path_factory.mktemp("batch")
+    skel = json.loads(sample_skeleton.read_text())
+    for stem in ("good_a", "good_b"):
+        shutil.copy(sample_video, d / f"{stem}.avi")
+        (d / f"{stem}.json").write_text(json.dumps(skel))
+    (d / "corrupt.avi").write_bytes(b"\x00garbage" * 500)
+    (d / "corrupt.json").write_text(json.dumps(skel))
+    shutil.copy(sample_video, d / "badskel.avi")
+    bad = dict(skel)
+    bad["keypoint"] = [[[[1.0, 2.0]] * 5] * len(skel["keypoint"][0])]  # 5 joints instead of 17
+    (d / "badskel.json").write_text(json.dumps(bad))
+    shutil.copy(sample_video, d / "noskel.avi")
+    return d
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _invoke(args: list[str]):
+    return runner.invoke(app, ["predict", *args, "--no-progress"], catch_exceptions=False)
+
+
+def test_single_video_matches_python_api(tiny_ckpt, sample_video, sample_skeleton, tmp_path):
+    out = tmp_path / "one.jsonl"
+    res = _invoke([str(sample_video), "--skeleton", str(sample_skeleton), "--checkpoint", str(tiny_ckpt),
+                   "--output", str(out), "--top-k", "5"])
+    assert res.exit_code == 0, res.output
+    [row] = _rows(out)
+    ref = Predictor.from_path(tiny_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=5)
+    assert row["ok"] and row["video"] == str(sample_video)
+    assert row["fusion"] == "late_1:1" and row["model"]["weights"] == "trained" and row["model"]["fused_head"]
+    assert set(row["branches"]) == {"rgb", "pose", "fused"}
+    for key in ("prediction", "top_k", "branches"):
+        assert json.dumps(row[key]) == json.dumps(ref[key])
+    assert set(row["timing_ms"]) == {"decode", "preprocess", "inference", "total"}
+    # late fusion is the mean of the branch probabilities (1:1)
+    rgb = {d["label"]: d["score"] for d in row["branches"]["rgb"]["top_k"]}
+    pose = {d["label"]: d["score"] for d in row["branches"]["pose"]["top_k"]}
+    top = row["top_k"][0]
+    if top["label"] in rgb and top["label"] in pose:
+        assert top["score"] == pytest.approx((rgb[top["label"]] + pose[top["label"]]) / 2, abs=1e-6)
+
+
+def test_batch_with_bad_items(tiny_ckpt, batch_dir, tmp_path):
+    out = tmp_path / "batch.jsonl"
+    res = _invoke([str(batch_dir), "--checkpoint", str(tiny_ckpt), "--output", str(out), "--batch-size", "2"])
+    assert res.exit_code == 1, res.output
+    rows = {Path(r["video"]).stem: r for r in _rows(out)}
+    assert set(rows) == {"good_a", "good_b", "corrupt", "badskel", "noskel"}
+    assert rows["good_a"]["ok"] and rows["good_b"]["ok"]
+    assert json.dumps(rows["good_a"]["top_k"]) == json.dumps(rows["good_b"]["top_k"])  # same clip, same answer
+    assert rows["corrupt"]["error"]["type"] == "InvalidVideo"
+    assert rows["badskel"]["error"]["type"] == "InvalidSkeleton" and "17" in rows["badskel"]["error"]["message"]
+    assert rows["noskel"]["error"]["type"] == "MissingInput" and "noskel.json" in rows["noskel"]["error"]["message"]
+
+
+def test_resume_skips_done_items_and_repairs_a_cut_line(tiny_ckpt, batch_dir, tmp_path):
+    out = tmp_path / "resume.jsonl"
+    good = batch_dir / "good_a.avi"
+    assert _invoke([str(good), "--checkpoint", str(tiny_ckpt), "--output", str(out)]).exit_code == 0
+    with out.open("a") as f:
+        f.write('{"video": "half a li')  # an interrupted run
+    res = _invoke([str(batch_dir), "--checkpoint", str(tiny_ckpt), "--output", str(out), "--resume"])
+    assert res.exit_code == 1
+    rows = _rows(out)
+    videos = [r["video"] for r in rows]
+    assert len(videos) == len(set(videos)) == 5 and videos[0] == str(good)
+
+
+def test_shards_partition_the_items(tiny_ckpt, batch_dir, tmp_path):
+    seen = []
+    for i in range(2):
+        out = tmp_path / f"shard{i}.jsonl"
+        _invoke([str(batch_dir), "--checkpoint", str(tiny_ckpt), "--output", str(out), "--shard", f"{i}/2"])
+        seen.append({r["video"] for r in _rows(out)})
+    assert seen[0] and seen[1] and not seen[0] & seen[1] and len(seen[0] | seen[1]) == 5
+
+
+def test_manifest_csv_output_and_untrained_preset(batch_dir, tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"video,skeleton\n{batch_dir / 'good_a.avi'},{batch_dir / 'good_a.json'}\n"
+                        f"{batch_dir / 'noskel.avi'},\n")
+    out = tmp_path / "out.csv"
+    res = _invoke(["--manifest", str(manifest), "--preset", "tiny", "--output", str(out)])
+    assert res.exit_code == 1, res.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["ok"] for r in rows] == ["True", "False"]
+    assert rows[0]["weights"] == "untrained" and rows[1]["error_type"] == "MissingInput"
+
+
+def test_multi_clip_scores_are_averaged(tiny_ckpt, sample_video, sample_skeleton):
+    predictor = Predictor.from_path(tiny_ckpt, device="cpu")
+    item = predictor.prepare(sample_video, sample_skeleton, num_clips=3)
+    assert item.imgs.shape[0] == 3
+    per_clip = [predictor.backend.run(item.imgs[i:i + 1], item.heatmaps[i:i + 1]) for i in range(3)]
+    [avg] = predictor.infer([item])
+    for branch in ("rgb", "pose", "fused"):
+        np.testing.assert_allclose(avg[branch], np.mean([c[branch][0] for c in per_clip], axis=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "VIDEO arguments or --manifest"),
+    (["x.avi", "--checkpoint", "a.pth", "--onnx", "b.onnx"], "one of --checkpoint"),
+    (["x.avi"], "--preset for untrained"),
+    (["x.avi", "--preset", "tiny", "--shard", "3/2"], "0 <= i < n"),
+    (["x.avi", "--preset", "tiny", "--fusion", "early"], "late or fused"),
+    (["x.avi", "--preset", "tiny", "--fusion", "fused"], "fused head"),
+    (["x.avi", "--checkpoint", "missing.pth"], "not found"),
+])
+def test_usage_errors_exit_2(args, message):
+    res = _invoke(args)
+    assert res.exit_code == 2
+    assert message in res.output
