@@ -41,8 +41,9 @@ def _restricted_getattr(obj: Any, name: str) -> str:
     object to ``eval``; this one answers only that single mmengine pattern, with an inert name."""
     if obj is HistoryBuffer and name in _HISTORY_STATISTICS:
         return f"HistoryBuffer.{name}"
-    raise UnsafeCheckpoint(f"checkpoint asks for attribute {name!r} of {obj!r}; only mmengine's "
-                           "HistoryBuffer statistics are allowed")
+    raise UnsafeCheckpoint(
+        f"checkpoint asks for attribute {name!r} of {obj!r}; only mmengine's HistoryBuffer statistics are allowed"
+    )
 
 
 def _numpy_globals() -> list[Any]:
@@ -142,7 +143,7 @@ def _extract_state_dict(obj: Any) -> tuple[dict[str, torch.Tensor], dict[str, An
 
 def _strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     if state and all(k.startswith("module.") for k in state):  # DistributedDataParallel wrapper
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return {k: v for k, v in state.items() if not k.startswith(IGNORED_PREFIXES)}
 
 
@@ -184,7 +185,8 @@ def load_state(model: PCAN, state: dict[str, torch.Tensor]) -> tuple[bool, list[
         problems.append(f"{len(unexpected)} checkpoint tensors are unknown to PCAN: {_describe(unexpected)}")
     if problems:
         raise CheckpointMismatch(
-            f"checkpoint does not fit PCAN '{model.config.name}': " + "; ".join(problems)
+            f"checkpoint does not fit PCAN '{model.config.name}': "
+            + "; ".join(problems)
             + ". Is it an RGBPoseConv3D/PCAN checkpoint of this preset?"
         )
     model.load_state_dict(state, strict=False)

@@ -54,8 +54,13 @@ def test_mmengine_checkpoint_with_numpy_and_message_hub(tiny, tmp_path):
     opt.step()
     opt.zero_grad()
     ckpt = {
-        "meta": {"epoch": 3, "iter": 30, "seed": np.int64(42), "hist": np.arange(3.0),
-                 "dataset_meta": {"classes": list(tiny.config.class_names)}},
+        "meta": {
+            "epoch": 3,
+            "iter": 30,
+            "seed": np.int64(42),
+            "hist": np.arange(3.0),
+            "dataset_meta": {"classes": list(tiny.config.class_names)},
+        },
         "state_dict": tiny.state_dict(),
         "optimizer": opt.state_dict(),
         "message_hub": hub.state_dict(),

@@ -11,8 +11,11 @@ from pcan_serve.model import PCAN, build_pcan, mutual_distillation, preset_confi
 
 def _batch(n=4, classes=60):
     g = torch.Generator().manual_seed(3)
-    return (torch.randn(n, 3, 8, 64, 64, generator=g), torch.rand(n, 17, 32, 16, 16, generator=g),
-            torch.randint(0, classes, (n,), generator=g))
+    return (
+        torch.randn(n, 3, 8, 64, 64, generator=g),
+        torch.rand(n, 17, 32, 16, 16, generator=g),
+        torch.randint(0, classes, (n,), generator=g),
+    )
 
 
 def _kl(p_target, log_q):
@@ -77,10 +80,14 @@ def test_gradients_reach_both_pathways_and_the_fused_head():
     total = sum(model.loss(imgs, hm, labels).values())
     total.backward()
     groups = {
-        "rgb_path": model.backbone.rgb_path, "pose_path": model.backbone.pose_path,
-        "rgb lateral": model.backbone.rgb_path.layer2_lateral, "pose lateral": model.backbone.pose_path.layer1_lateral,
-        "fc_fused": model.cls_head.fc_fused, "fused attention": model.cls_head.fused_key,
-        "fc_rgb": model.cls_head.fc_rgb, "fc_pose": model.cls_head.fc_pose,
+        "rgb_path": model.backbone.rgb_path,
+        "pose_path": model.backbone.pose_path,
+        "rgb lateral": model.backbone.rgb_path.layer2_lateral,
+        "pose lateral": model.backbone.pose_path.layer1_lateral,
+        "fc_fused": model.cls_head.fc_fused,
+        "fused attention": model.cls_head.fused_key,
+        "fc_rgb": model.cls_head.fc_rgb,
+        "fc_pose": model.cls_head.fc_pose,
     }
     for name, module in groups.items():
         norm = sum(p.grad.abs().sum().item() for p in module.parameters() if p.grad is not None)

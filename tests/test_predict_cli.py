@@ -56,8 +56,19 @@ def _invoke(args: list[str]):
 
 def test_single_video_matches_python_api(tiny_ckpt, sample_video, sample_skeleton, tmp_path):
     out = tmp_path / "one.jsonl"
-    res = _invoke([str(sample_video), "--skeleton", str(sample_skeleton), "--checkpoint", str(tiny_ckpt),
-                   "--output", str(out), "--top-k", "5"])
+    res = _invoke(
+        [
+            str(sample_video),
+            "--skeleton",
+            str(sample_skeleton),
+            "--checkpoint",
+            str(tiny_ckpt),
+            "--output",
+            str(out),
+            "--top-k",
+            "5",
+        ]
+    )
     assert res.exit_code == 0, res.output
     [row] = _rows(out)
     ref = Predictor.from_path(tiny_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=5)
@@ -112,8 +123,9 @@ def test_shards_partition_the_items(tiny_ckpt, batch_dir, tmp_path):
 
 def test_manifest_csv_output_and_untrained_preset(batch_dir, tmp_path):
     manifest = tmp_path / "m.csv"
-    manifest.write_text(f"video,skeleton\n{batch_dir / 'good_a.avi'},{batch_dir / 'good_a.json'}\n"
-                        f"{batch_dir / 'noskel.avi'},\n")
+    manifest.write_text(
+        f"video,skeleton\n{batch_dir / 'good_a.avi'},{batch_dir / 'good_a.json'}\n{batch_dir / 'noskel.avi'},\n"
+    )
     out = tmp_path / "out.csv"
     res = _invoke(["--manifest", str(manifest), "--preset", "tiny", "--output", str(out)])
     assert res.exit_code == 1, res.output
@@ -126,21 +138,24 @@ def test_multi_clip_scores_are_averaged(tiny_ckpt, sample_video, sample_skeleton
     predictor = Predictor.from_path(tiny_ckpt, device="cpu")
     item = predictor.prepare(sample_video, sample_skeleton, num_clips=3)
     assert item.imgs.shape[0] == 3
-    per_clip = [predictor.backend.run(item.imgs[i:i + 1], item.heatmaps[i:i + 1]) for i in range(3)]
+    per_clip = [predictor.backend.run(item.imgs[i : i + 1], item.heatmaps[i : i + 1]) for i in range(3)]
     [avg] = predictor.infer([item])
     for branch in ("rgb", "pose", "fused"):
         np.testing.assert_allclose(avg[branch], np.mean([c[branch][0] for c in per_clip], axis=0), atol=1e-6)
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "VIDEO arguments or --manifest"),
-    (["x.avi", "--checkpoint", "a.pth", "--onnx", "b.onnx"], "one of --checkpoint"),
-    (["x.avi"], "--preset for untrained"),
-    (["x.avi", "--preset", "tiny", "--shard", "3/2"], "0 <= i < n"),
-    (["x.avi", "--preset", "tiny", "--fusion", "early"], "late or fused"),
-    (["x.avi", "--preset", "tiny", "--fusion", "fused"], "fused head"),
-    (["x.avi", "--checkpoint", "missing.pth"], "not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "VIDEO arguments or --manifest"),
+        (["x.avi", "--checkpoint", "a.pth", "--onnx", "b.onnx"], "one of --checkpoint"),
+        (["x.avi"], "--preset for untrained"),
+        (["x.avi", "--preset", "tiny", "--shard", "3/2"], "0 <= i < n"),
+        (["x.avi", "--preset", "tiny", "--fusion", "early"], "late or fused"),
+        (["x.avi", "--preset", "tiny", "--fusion", "fused"], "fused head"),
+        (["x.avi", "--checkpoint", "missing.pth"], "not found"),
+    ],
+)
 def test_usage_errors_exit_2(args, message):
     res = _invoke(args)
     assert res.exit_code == 2

@@ -29,12 +29,28 @@ def _prepare(predictor: Predictor, item: Item, num_clips: int) -> Prepared:
     return predictor.prepare(item.video, item.skeleton, num_clips=num_clips, name=item.video)
 
 
-def run_items(predictor: Predictor, items: list[Item], writer: ResultWriter, *, batch_size: int, top_k: int,
-              num_clips: int, fusion: str, workers: int = 2, show_progress: bool = True) -> tuple[int, int]:
+def run_items(
+    predictor: Predictor,
+    items: list[Item],
+    writer: ResultWriter,
+    *,
+    batch_size: int,
+    top_k: int,
+    num_clips: int,
+    fusion: str,
+    workers: int = 2,
+    show_progress: bool = True,
+) -> tuple[int, int]:
     """Returns (succeeded, failed). Each item yields exactly one row, in input order."""
     ok = failed = 0
-    progress = Progress(TextColumn("[bold]pcan predict"), BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), console=err, disable=not show_progress)
+    progress = Progress(
+        TextColumn("[bold]pcan predict"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show_progress,
+    )
     with progress, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         task = progress.add_task("predict", total=len(items))
         queue: deque[tuple[Item, Future]] = deque()
@@ -63,8 +79,10 @@ def run_items(predictor: Predictor, items: list[Item], writer: ResultWriter, *, 
             if not batch:
                 continue
             try:
-                results = [predictor.format(p, probs, top_k=top_k, fusion=fusion)
-                           for p, probs in zip(batch, predictor.infer(batch), strict=True)]
+                results = [
+                    predictor.format(p, probs, top_k=top_k, fusion=fusion)
+                    for p, probs in zip(batch, predictor.infer(batch), strict=True)
+                ]
             except Exception as exc:
                 results = [failure(p.name, exc) for p in batch]
             for row in results:
@@ -106,18 +124,28 @@ def predict(
             raise UsageError("--resume needs --output FILE")
         items = from_manifest(manifest) if manifest else from_videos(list(videos or []), skeleton)
         items = select(items, parse_shard(shard), finished_videos(output) if resume else set())
-        predictor = Predictor.from_path(models[0] if models else None, preset=preset, device=device,
-                                        batch_size=batch_size)
+        predictor = Predictor.from_path(
+            models[0] if models else None, preset=preset, device=device, batch_size=batch_size
+        )
         predictor.check_request(top_k=top_k, fusion=fusion, num_clips=num_clips)
     except (UsageError, PCANError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if predictor.meta.weights == "untrained":
-        err.print("[yellow]warning:[/yellow] untrained weights: every output says \"weights\": \"untrained\"")
+        err.print('[yellow]warning:[/yellow] untrained weights: every output says "weights": "untrained"')
     writer = ResultWriter(output, append=resume)
     try:
-        ok, failed = run_items(predictor, items, writer, batch_size=batch_size, top_k=top_k, num_clips=num_clips,
-                               fusion=fusion, workers=workers, show_progress=progress)
+        ok, failed = run_items(
+            predictor,
+            items,
+            writer,
+            batch_size=batch_size,
+            top_k=top_k,
+            num_clips=num_clips,
+            fusion=fusion,
+            workers=workers,
+            show_progress=progress,
+        )
     finally:
         writer.close()
     err.print(f"{ok} succeeded, {failed} failed" + (f" (output: {output})" if output != "-" else ""))

@@ -6,19 +6,45 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-CSV_COLUMNS = ["video", "ok", "label", "name", "score", "fusion", "top_k", "branches", "backend", "weights",
-               "total_ms", "error_type", "error_message"]
+CSV_COLUMNS = [
+    "video",
+    "ok",
+    "label",
+    "name",
+    "score",
+    "fusion",
+    "top_k",
+    "branches",
+    "backend",
+    "weights",
+    "total_ms",
+    "error_type",
+    "error_message",
+]
 
 
 def _csv_row(r: dict[str, Any]) -> dict[str, Any]:
     if not r["ok"]:
-        return {"video": r["video"], "ok": False, "error_type": r["error"]["type"],
-                "error_message": r["error"]["message"]}
+        return {
+            "video": r["video"],
+            "ok": False,
+            "error_type": r["error"]["type"],
+            "error_message": r["error"]["message"],
+        }
     p = r["prediction"]
-    return {"video": r["video"], "ok": True, "label": p["label"], "name": p["name"], "score": f"{p['score']:.6f}",
-            "fusion": r["fusion"], "top_k": json.dumps(r["top_k"]), "branches": json.dumps(r["branches"]),
-            "backend": r["model"]["backend"], "weights": r["model"]["weights"],
-            "total_ms": r["timing_ms"]["total"]}
+    return {
+        "video": r["video"],
+        "ok": True,
+        "label": p["label"],
+        "name": p["name"],
+        "score": f"{p['score']:.6f}",
+        "fusion": r["fusion"],
+        "top_k": json.dumps(r["top_k"]),
+        "branches": json.dumps(r["branches"]),
+        "backend": r["model"]["backend"],
+        "weights": r["model"]["weights"],
+        "total_ms": r["timing_ms"]["total"],
+    }
 
 
 class ResultWriter:

@@ -84,9 +84,7 @@ class Bottleneck3d(nn.Module):
         super().__init__()
         conv1_kernel, conv1_pad = ((3, 1, 1), (1, 0, 0)) if inflate else ((1, 1, 1), (0, 0, 0))
         self.conv1 = ConvBNAct(inplanes, planes, conv1_kernel, 1, conv1_pad)
-        self.conv2 = ConvBNAct(
-            planes, planes, (1, 3, 3), (temporal_stride, spatial_stride, spatial_stride), (0, 1, 1)
-        )
+        self.conv2 = ConvBNAct(planes, planes, (1, 3, 3), (temporal_stride, spatial_stride, spatial_stride), (0, 1, 1))
         self.conv3 = ConvBNAct(planes, planes * self.expansion, 1, activate=False)
         self.downsample = downsample
         self.relu = nn.ReLU(inplace=True)
@@ -116,9 +114,7 @@ def make_res_layer(
             activate=False,
         )
     layers = [Bottleneck3d(inplanes, planes, spatial_stride, temporal_stride, downsample, inflate)]
-    layers += [
-        Bottleneck3d(planes * Bottleneck3d.expansion, planes, inflate=inflate) for _ in range(1, blocks)
-    ]
+    layers += [Bottleneck3d(planes * Bottleneck3d.expansion, planes, inflate=inflate) for _ in range(1, blocks)]
     return nn.Sequential(*layers)
 
 
@@ -177,7 +173,11 @@ class ResNet3dPathway(nn.Module):
             # channels the sibling pathway's lateral conv adds in front of this stage
             extra = 0
             if lateral and lateral_activate[i]:
-                extra = inplanes * channel_ratio // lateral_infl if lateral_inv else inplanes * lateral_infl // channel_ratio
+                extra = (
+                    inplanes * channel_ratio // lateral_infl
+                    if lateral_inv
+                    else inplanes * lateral_infl // channel_ratio
+                )
             layer = make_res_layer(
                 inplanes + extra, planes, blocks, spatial_strides[i], temporal_strides[i], bool(inflate[i])
             )

@@ -28,8 +28,9 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, checkpoint: str | Path | None, preset: str | None = None, device: str = "cpu",
-                 fp16: bool | None = None) -> None:
+    def __init__(
+        self, checkpoint: str | Path | None, preset: str | None = None, device: str = "cpu", fp16: bool | None = None
+    ) -> None:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendUnavailable("--device cuda was asked for, but torch sees no CUDA GPU here")
         self.model, self.info = load_model(checkpoint, preset=preset, device=device)
@@ -118,8 +119,10 @@ class TensorRTBackend:
 
     def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
         stream = torch.cuda.current_stream()
-        inputs = {"imgs": torch.from_numpy(np.ascontiguousarray(imgs, np.float32)).cuda(),
-                  "heatmaps": torch.from_numpy(np.ascontiguousarray(heatmaps, np.float32)).cuda()}
+        inputs = {
+            "imgs": torch.from_numpy(np.ascontiguousarray(imgs, np.float32)).cuda(),
+            "heatmaps": torch.from_numpy(np.ascontiguousarray(heatmaps, np.float32)).cuda(),
+        }
         for name, tensor in inputs.items():
             self.context.set_input_shape(name, tuple(tensor.shape))
             self.context.set_tensor_address(name, tensor.data_ptr())

@@ -20,12 +20,21 @@ def fusion_name(fusion: str, weights: tuple[float, float]) -> str:
     return "late_" + ":".join(f"{w:g}" for w in weights)
 
 
-def success(video: str, branch_probs: dict[str, np.ndarray], fused_key: str, fusion_label: str,
-            class_names: Sequence[str], k: int, model: dict[str, Any], timing_ms: dict[str, float]) -> dict[str, Any]:
+def success(
+    video: str,
+    branch_probs: dict[str, np.ndarray],
+    fused_key: str,
+    fusion_label: str,
+    class_names: Sequence[str],
+    k: int,
+    model: dict[str, Any],
+    timing_ms: dict[str, float],
+) -> dict[str, Any]:
     """``branch_probs`` holds rgb, pose, optional fused, and the served key (``late`` or ``fused``)."""
     served = top_k(branch_probs[fused_key], class_names, k)
-    branches = {b: {"top_k": top_k(branch_probs[b], class_names, k)} for b in ("rgb", "pose", "fused")
-                if b in branch_probs}
+    branches = {
+        b: {"top_k": top_k(branch_probs[b], class_names, k)} for b in ("rgb", "pose", "fused") if b in branch_probs
+    }
     return {
         "video": video,
         "ok": True,

@@ -33,8 +33,14 @@ class Prepared:
 class Predictor:
     """``predict(video, skeleton)`` -> the prediction output object, on any backend."""
 
-    def __init__(self, backend: Backend, batch_size: int = 8, fusion_weights: tuple[float, float] | None = None,
-                 max_frames: int | None = None, max_persons: int | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        batch_size: int = 8,
+        fusion_weights: tuple[float, float] | None = None,
+        max_frames: int | None = None,
+        max_persons: int | None = None,
+    ) -> None:
         self.backend = backend
         self.meta = backend.meta
         self.config = backend.meta.config
@@ -45,15 +51,20 @@ class Predictor:
         self.limits = {k: v for k, v in (("max_frames", max_frames), ("max_persons", max_persons)) if v}
 
     @classmethod
-    def from_path(cls, path: str | Path | None, preset: str | None = None, device: str = "auto",
-                  **kwargs: Any) -> "Predictor":
+    def from_path(
+        cls, path: str | Path | None, preset: str | None = None, device: str = "auto", **kwargs: Any
+    ) -> "Predictor":
         """A checkpoint (.pth), an ONNX model (.onnx), a TensorRT engine (.engine), or None (untrained)."""
         return cls(open_backend(path, preset=preset, device=device), **kwargs)
 
     @property
     def model_info(self) -> dict[str, Any]:
-        return {"name": f"pcan-{self.config.name}", "backend": self.backend.name,
-                "weights": self.meta.weights, "fused_head": self.meta.fused_head}
+        return {
+            "name": f"pcan-{self.config.name}",
+            "backend": self.backend.name,
+            "weights": self.meta.weights,
+            "fused_head": self.meta.fused_head,
+        }
 
     def check_request(self, top_k: int = 5, fusion: str = "late", num_clips: int = 1) -> None:
         """Validate request parameters before any decoding work is spent on the item."""
@@ -70,8 +81,9 @@ class Predictor:
     def prepare(self, video: Any, skeleton: Any, num_clips: int = 1, name: str | None = None) -> Prepared:
         self.check_request(num_clips=num_clips)
         timings: dict[str, float] = {}
-        inputs = make_inputs(video, skeleton, num_clips=num_clips, config=self.config.preprocess,
-                             timings=timings, **self.limits)
+        inputs = make_inputs(
+            video, skeleton, num_clips=num_clips, config=self.config.preprocess, timings=timings, **self.limits
+        )
         label = name if name is not None else (str(video) if isinstance(video, (str, Path)) else "upload")
         return Prepared(label, inputs["imgs"], inputs["heatmaps"], timings)
 
@@ -82,14 +94,16 @@ class Predictor:
         imgs = np.concatenate([p.imgs for p in items])
         heatmaps = np.concatenate([p.heatmaps for p in items])
         start = time.perf_counter()
-        chunks = [self.backend.run(imgs[i:i + self.batch_size], heatmaps[i:i + self.batch_size])
-                  for i in range(0, len(imgs), self.batch_size)]
+        chunks = [
+            self.backend.run(imgs[i : i + self.batch_size], heatmaps[i : i + self.batch_size])
+            for i in range(0, len(imgs), self.batch_size)
+        ]
         elapsed = (time.perf_counter() - start) * 1000
         probs = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
         results, offset = [], 0
         for p in items:
             n = len(p.imgs)
-            results.append({k: v[offset:offset + n].mean(axis=0) for k, v in probs.items()})
+            results.append({k: v[offset : offset + n].mean(axis=0) for k, v in probs.items()})
             p.timing_ms["inference"] = elapsed * n / len(imgs)  # the batch's time, shared by clip count
             offset += n
         return results
@@ -101,16 +115,24 @@ class Predictor:
         out["late"] = (w_rgb * probs["rgb"] + w_pose * probs["pose"]) / (w_rgb + w_pose)
         return out, ("fused" if fusion == "fused" else "late"), fusion_name(fusion, self.fusion_weights)
 
-    def format(self, item: Prepared, probs: dict[str, np.ndarray], top_k: int = 5,
-               fusion: str = "late") -> dict[str, Any]:
+    def format(
+        self, item: Prepared, probs: dict[str, np.ndarray], top_k: int = 5, fusion: str = "late"
+    ) -> dict[str, Any]:
         self.check_request(top_k=top_k, fusion=fusion)
         fused, key, label = self.fuse(probs, fusion)
         timing = {k: item.timing_ms.get(k, 0.0) for k in ("decode", "preprocess", "inference")}
         timing["total"] = sum(timing.values())
         return success(item.name, fused, key, label, self.config.class_names, top_k, self.model_info, timing)
 
-    def predict(self, video: Any, skeleton: Any, top_k: int = 5, num_clips: int = 1, fusion: str = "late",
-                name: str | None = None) -> dict[str, Any]:
+    def predict(
+        self,
+        video: Any,
+        skeleton: Any,
+        top_k: int = 5,
+        num_clips: int = 1,
+        fusion: str = "late",
+        name: str | None = None,
+    ) -> dict[str, Any]:
         """Classify one video; a bad input raises a typed :class:`~pcan_serve.errors.PCANError`."""
         self.check_request(top_k=top_k, fusion=fusion, num_clips=num_clips)
         item = self.prepare(video, skeleton, num_clips=num_clips, name=name)
