@@ -13,8 +13,7 @@ app.command(help="Classify videos (+ skeletons) into NTU-60 actions.")(predict)
 # (module, attribute, how it is mounted)
 _SUBAPPS = [
     ("export.cli", "app", "export"),
-    ("training.cli", "train_app", None),
-    ("training.cli", "data_app", "data"),
+    ("training.cli", "app", None),
     ("benchmarks.cli", "app", None),
     ("pcan_serve.serve_cli", "app", None),
 ]

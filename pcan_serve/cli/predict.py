@@ -69,24 +69,25 @@ def run_items(
         refill()
         while queue:
             batch: list[Prepared] = []
+            slots: list[Prepared | dict] = []  # input order: prepared items or their error rows
             while queue and len(batch) < batch_size:
                 item, future = queue.popleft()
                 try:
                     batch.append(future.result())
+                    slots.append(batch[-1])
                 except Exception as exc:  # a bad item becomes its error row; the run goes on
-                    emit(failure(item.video, exc))
-            refill()
-            if not batch:
-                continue
+                    slots.append(failure(item.video, exc))
+            refill()  # the next items decode while this batch runs
             try:
+                probs = predictor.infer(batch)
                 results = [
-                    predictor.format(p, probs, top_k=top_k, fusion=fusion)
-                    for p, probs in zip(batch, predictor.infer(batch), strict=True)
+                    predictor.format(p, pr, top_k=top_k, fusion=fusion) for p, pr in zip(batch, probs, strict=True)
                 ]
             except Exception as exc:
                 results = [failure(p.name, exc) for p in batch]
-            for row in results:
-                emit(row)
+            done = iter(results)
+            for slot in slots:
+                emit(slot if isinstance(slot, dict) else next(done))
     return ok, failed
 
 
@@ -111,13 +112,13 @@ def predict(
 ) -> None:
     """Classify videos with their skeletons. Exit 0: all succeeded, 1: some failed, 2: usage error."""
     try:
+        if bool(videos) == bool(manifest):
+            raise UsageError("give VIDEO arguments or --manifest (one of them)")
         models = [m for m in (checkpoint, onnx, engine) if m is not None]
         if len(models) > 1:
             raise UsageError("give one of --checkpoint, --onnx, --engine")
         if not models and preset is None:
             raise UsageError("give a model (--checkpoint/--onnx/--engine) or --preset for untrained weights")
-        if bool(videos) == bool(manifest):
-            raise UsageError("give VIDEO arguments or --manifest (one of them)")
         if fusion not in ("late", "fused"):
             raise UsageError(f"--fusion must be late or fused, got {fusion!r}")
         if resume and output == "-":
