@@ -22,6 +22,7 @@ NUM_JOINTS = 17
 _COORDINATES = ("pixel", "normalized")
 _NPZ_MAGIC = b"PK\x03\x04"
 _ASPECT_TOLERANCE = 0.05  # relative; beyond it the skeleton was made for another video
+_FAR = 1e7  # px; a joint this far away can only come from a wrong skeleton (and would overflow float32 sums)
 
 SkeletonSource = str | Path | bytes | bytearray | memoryview | Mapping[str, Any]
 
@@ -79,6 +80,8 @@ def _parse_bytes(raw: bytes, name: str = "skeleton") -> Mapping[str, Any]:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidSkeleton(f"{name}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidSkeleton(f"{name}: JSON nested too deeply; expected arrays of depth 4 at most") from None
     if not isinstance(data, dict):
         raise InvalidSkeleton(f"{name}: expected a JSON object with 'keypoint', got {type(data).__name__}")
     return data
@@ -94,8 +97,10 @@ def parse_skeleton(
         raise InvalidSkeleton("keypoint: missing; expected an array [persons, frames, 17, 2]")
     total = _optional_int(data, "total_frames")
     kp = _numeric_array(data["keypoint"], "keypoint", "[persons, frames, 17, 2]")
-    if kp.size == 0 and total is not None and kp.ndim < 4:
-        kp = kp.reshape(0, total, NUM_JOINTS, 2)  # nobody detected: "keypoint": []
+    if kp.size == 0 and kp.ndim < 4:
+        if kp.shape != (0,) or not total:
+            raise InvalidSkeleton("keypoint: expected at least one frame of 17 joints, got none")
+        kp = kp.reshape(0, total, NUM_JOINTS, 2)  # nobody detected in any of total_frames: "keypoint": []
     if kp.ndim != 4 or kp.shape[2:] != (NUM_JOINTS, 2):
         raise InvalidSkeleton(
             f"keypoint: expected shape [persons, frames, {NUM_JOINTS}, 2] (COCO-17 x, y), got {list(kp.shape)}"
@@ -109,8 +114,10 @@ def parse_skeleton(
         raise InvalidSkeleton(f"keypoint: {frames} frames, at most {max_frames} are accepted")
     if total is not None and total != frames:
         raise InvalidSkeleton(f"total_frames: {total} disagrees with the {frames} frames in keypoint")
-    if not np.isfinite(kp).all():
-        raise InvalidSkeleton("keypoint: expected finite numbers, found NaN or infinity")
+    with np.errstate(over="ignore"):
+        kp = kp.astype(np.float32)
+    if not np.isfinite(kp).all():  # after the cast: 1e300 is finite in float64, not in float32
+        raise InvalidSkeleton("keypoint: expected finite float32 numbers, found NaN, infinity or overflow")
 
     if data.get("keypoint_score") is None:
         score = np.ones(kp.shape[:3], dtype=np.float32)  # mmaction2's default: every joint present
@@ -122,6 +129,8 @@ def parse_skeleton(
             raise InvalidSkeleton(
                 f"keypoint_score: expected shape {list(kp.shape[:3])} to match keypoint, got {list(score.shape)}"
             )
+        with np.errstate(over="ignore"):
+            score = score.astype(np.float32)
         if not np.isfinite(score).all():
             raise InvalidSkeleton("keypoint_score: expected finite numbers, found NaN or infinity")
         if score.size and (score.min() < 0 or score.max() > 1):
@@ -132,8 +141,8 @@ def parse_skeleton(
     coordinates = _coordinates(data)
     img_shape = _img_shape(data) if coordinates == "pixel" else None
     return Skeleton(
-        keypoint=kp.astype(np.float32),
-        keypoint_score=score.astype(np.float32),
+        keypoint=kp,
+        keypoint_score=score,
         img_shape=img_shape,
         normalized=coordinates == "normalized",
     )
@@ -196,32 +205,33 @@ def _img_shape(data: Mapping[str, Any]) -> tuple[int, int] | None:
     return int(value[0]), int(value[1])
 
 
-def fit_to_video(skeleton: Skeleton, video_frames: int, frame_shape: tuple[int, int]) -> Skeleton:
-    """Clip a small frame-count difference to the shorter side; reject a larger one or a foreign aspect ratio.
-
-    ``frame_shape`` is the decoded frames' (height, width). Coordinates are not touched here: they are
-    rescaled to the frames only for the sampled frames (:func:`frame_pixel_keypoints`).
-    """
+def fit_to_video(skeleton: Skeleton, video_frames: int) -> Skeleton:
+    """Clip a frame-count difference of at most ``FRAME_TOLERANCE`` to the shorter side; reject a larger one."""
     diff = skeleton.num_frames - video_frames
     if abs(diff) > FRAME_TOLERANCE:
         raise SkeletonVideoMismatch(
             f"total_frames: the skeleton has {skeleton.num_frames} frames, the video {video_frames}; "
             f"expected at most {FRAME_TOLERANCE} frames difference"
         )
-    if skeleton.img_shape is not None:
-        (sh, sw), (vh, vw) = skeleton.img_shape, frame_shape
-        if not math.isclose(sw / sh, vw / vh, rel_tol=_ASPECT_TOLERANCE):
-            raise SkeletonVideoMismatch(
-                f"img_shape: the skeleton's {sh}x{sw} (height x width) does not have the aspect ratio of the "
-                f"video's {vh}x{vw} frames"
-            )
-    if diff > 0:
-        skeleton = replace(
-            skeleton,
-            keypoint=skeleton.keypoint[:, :video_frames],
-            keypoint_score=skeleton.keypoint_score[:, :video_frames],
+    if diff <= 0:
+        return skeleton
+    return replace(
+        skeleton,
+        keypoint=skeleton.keypoint[:, :video_frames],
+        keypoint_score=skeleton.keypoint_score[:, :video_frames],
+    )
+
+
+def check_frame_shape(skeleton: Skeleton, frame_shape: tuple[int, int]) -> None:
+    """Reject pixel coordinates made for frames of another aspect ratio (another video's skeleton)."""
+    if skeleton.img_shape is None:
+        return
+    (sh, sw), (vh, vw) = skeleton.img_shape, frame_shape
+    if not math.isclose(sw / sh, vw / vh, rel_tol=_ASPECT_TOLERANCE):
+        raise SkeletonVideoMismatch(
+            f"img_shape: the skeleton's [{sh}, {sw}] (height, width) does not have the aspect ratio of the "
+            f"video's {vh}x{vw} frames; expected the frame size the coordinates were measured on"
         )
-    return skeleton
 
 
 def frame_pixel_keypoints(skeleton: Skeleton, frame_inds: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
@@ -232,10 +242,16 @@ def frame_pixel_keypoints(skeleton: Skeleton, frame_inds: np.ndarray, frame_shap
     """
     kp = skeleton.keypoint[:, frame_inds]  # fancy indexing: a copy we may scale in place
     height, width = frame_shape
-    if skeleton.normalized:
-        kp[..., 0] *= np.float32(width)
-        kp[..., 1] *= np.float32(height)
-    elif skeleton.img_shape is not None and tuple(skeleton.img_shape) != (height, width):
-        kp[..., 0] *= np.float32(width / skeleton.img_shape[1])
-        kp[..., 1] *= np.float32(height / skeleton.img_shape[0])
+    with np.errstate(over="ignore"):
+        if skeleton.normalized:
+            kp[..., 0] *= np.float32(width)
+            kp[..., 1] *= np.float32(height)
+        elif skeleton.img_shape is not None and tuple(skeleton.img_shape) != (height, width):
+            kp[..., 0] *= np.float32(width / skeleton.img_shape[1])
+            kp[..., 1] *= np.float32(height / skeleton.img_shape[0])
+    if kp.size and not (np.abs(kp) <= _FAR).all():  # also catches overflow; keeps box arithmetic finite
+        raise SkeletonVideoMismatch(
+            f"keypoint: coordinates beyond {_FAR:g} px for the video's {width}x{height} frames; "
+            "expected coordinates on (or near) these frames"
+        )
     return kp

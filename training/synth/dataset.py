@@ -33,10 +33,10 @@ FPS = 25
 
 @dataclass(frozen=True)
 class SynthSpec:
-    num_classes: int = 6
-    videos_per_class: int = 20
+    num_classes: int = 4
+    videos_per_class: int = 24
     seed: int = 0
-    val_fraction: float = 0.25
+    val_fraction: float = 1 / 3
     height: int = 96
     width: int = 128
     min_frames: int = 40

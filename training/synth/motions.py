@@ -112,14 +112,14 @@ def _bow(p: float) -> Limbs:
     return Limbs(bow=1.1 * s, l_arm=0.1, r_arm=0.1)
 
 
-MOTIONS: dict[str, Callable[[float], Limbs]] = {
+MOTIONS: dict[str, Callable[[float], Limbs]] = {  # label order: the first ones differ the most
     "wave": _wave,
-    "jumping_jack": _jumping_jack,
     "squat": _squat,
     "punch": _punch,
     "kick": _kick,
-    "arm_circles": _arm_circles,
+    "jumping_jack": _jumping_jack,
     "march": _march,
+    "arm_circles": _arm_circles,
     "bow": _bow,
 }
 

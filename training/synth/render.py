@@ -53,9 +53,9 @@ def render_clip(
     body = motion_sequence(
         motion,
         num_frames,
-        cycles=rng.uniform(1.0, 2.5),
+        cycles=rng.uniform(1.0, 2.0),
         phase=rng.uniform(0, 2 * np.pi),
-        mirror=bool(rng.random() < 0.5),
+        mirror=False,  # training's Flip augmentation shows the mirrored motions
     )
     body = body * rng.uniform(0.9, 1.1, size=(1, 1, 2))  # build: wider / taller
     t = np.linspace(0.0, 1.0, num_frames)[:, None, None]

@@ -1,0 +1,1 @@
+"""Latency/throughput benchmarks; each module is runnable with ``python -m`` and importable."""

@@ -1,0 +1,137 @@
+"""``pcan export onnx|tensorrt``: export, verify, and keep the file only when it matches its reference.
+
+Exit codes: 0 exported (and verified), 1 export or verification failed (no file left behind),
+2 usage error or a missing runtime (TensorRT / GPU).
+"""
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from pcan_serve.errors import BackendUnavailable, PCANError
+
+from .verify import VerificationFailed, skeleton_for
+
+app = typer.Typer(help="Export PCAN to ONNX or TensorRT, verified against the source runtime.",
+                  no_args_is_help=True, add_completion=False)
+err = Console(stderr=True)
+
+SampleOpt = Annotated[Path | None, typer.Option(
+    "--sample", help="Video to verify on (skeleton: --sample-skeleton or beside it). "
+    "Default: the NTU sample from PCAN_SAMPLE_DIR or shared/data/ntu60_sample, if present.")]
+SkeletonOpt = Annotated[Path | None, typer.Option("--sample-skeleton", help="Skeleton json of --sample.")]
+
+
+def _sample(video: Path | None, skeleton: Path | None) -> tuple[Path, Path] | str:
+    if video is None:
+        return "auto"
+    skeleton = skeleton or skeleton_for(video)
+    for path in (video, skeleton):
+        if not path.exists():
+            _fail(f"sample file not found: {path}", 2)
+    return video, skeleton
+
+
+def _fusion_weights(text: str) -> tuple[float, float]:
+    try:
+        w_rgb, w_pose = (float(x) for x in text.split(":"))
+    except ValueError:
+        _fail(f"--fusion-weights must look like RGB:POSE (e.g. 1:1 or 2:1), got {text!r}", 2)
+    if min(w_rgb, w_pose) < 0 or w_rgb + w_pose <= 0:
+        _fail(f"--fusion-weights must be non-negative and not both zero, got {text!r}", 2)
+    return w_rgb, w_pose
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+@app.command()
+def onnx(
+    checkpoint: Annotated[str, typer.Option(help="PCAN/RGBPoseConv3D checkpoint (.pth), or 'none' for "
+                                            "untrained weights of --preset.")],
+    output: Annotated[Path, typer.Option(help="Where to write the .onnx file.")],
+    preset: Annotated[str | None, typer.Option(help="ntu60 | tiny; default: the checkpoint's own, else ntu60.")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset (17 or newer).")] = 17,
+    verify: Annotated[bool, typer.Option(help="Compare ONNX Runtime with PyTorch; fail above tolerance.")] = True,
+    tolerance: Annotated[float, typer.Option(help="Max abs difference of probabilities.")] = 1e-4,
+    fusion_weights: Annotated[str, typer.Option(help="Late-fusion weights RGB:POSE stored in the file.")] = "1:1",
+    sample: SampleOpt = None,
+    sample_skeleton: SkeletonOpt = None,
+) -> None:
+    """Export a checkpoint to ONNX (inputs imgs/heatmaps, outputs rgb/pose/fused probabilities)."""
+    from pcan_serve.model import PRESETS
+
+    from .onnx_export import MIN_OPSET, export_verified_onnx, max_opset
+
+    if not MIN_OPSET <= opset <= max_opset():
+        _fail(f"--opset must be between {MIN_OPSET} and {max_opset()} (TorchScript exporter), got {opset}", 2)
+    if preset is not None and preset not in PRESETS:
+        _fail(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}", 2)
+    weights = _fusion_weights(fusion_weights)
+    chosen = _sample(sample, sample_skeleton)
+    source = None if checkpoint.lower() == "none" else checkpoint
+    try:
+        result = export_verified_onnx(source, output, preset=preset, opset=opset, verify=verify, sample=chosen,
+                                      tolerance=tolerance, fusion_weights=weights, console=err)
+    except VerificationFailed as exc:
+        _fail(f"{exc}; {output} was not written", 1)
+    except (PCANError, ValueError) as exc:
+        _fail(str(exc), 1)
+    err.print(f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, pcan-{result.meta.config.name}, "
+              f"weights {result.meta.weights}, fused head {'trained' if result.meta.fused_head else 'untrained'}) "
+              f"export {result.export_seconds:.1f} s" + (f", verify {result.verify_seconds:.1f} s" if verify else ""),
+              soft_wrap=True)
+
+
+@app.command()
+def tensorrt(
+    onnx_path: Annotated[Path, typer.Option("--onnx", help="ONNX file from `pcan export onnx`.")],
+    output: Annotated[Path, typer.Option(help="Where to write the engine; metadata goes to <output>.json.")],
+    fp16: Annotated[bool, typer.Option(help="Allow fp16 kernels (tolerance 1e-2 instead of 1e-4).")] = False,
+    min_batch: Annotated[int, typer.Option(help="Smallest batch the engine accepts.")] = 1,
+    opt_batch: Annotated[int, typer.Option(help="Batch size TensorRT tunes for.")] = 4,
+    max_batch: Annotated[int, typer.Option(help="Largest batch the engine accepts.")] = 8,
+    workspace_gib: Annotated[float, typer.Option(help="Builder workspace memory limit (GiB).")] = 4.0,
+    verify: Annotated[bool, typer.Option(help="Compare TensorRT with ONNX Runtime; fail above tolerance.")] = True,
+    tolerance: Annotated[float | None, typer.Option(help="Max abs difference of probabilities.")] = None,
+    sample: SampleOpt = None,
+    sample_skeleton: SkeletonOpt = None,
+) -> None:
+    """Build a TensorRT engine from an exported ONNX file (needs TensorRT and an NVIDIA GPU)."""
+    from .tensorrt_export import export_verified_engine, require_tensorrt
+
+    if not 1 <= min_batch <= opt_batch <= max_batch:
+        _fail(f"need 1 <= --min-batch <= --opt-batch <= --max-batch, got {min_batch}/{opt_batch}/{max_batch}", 2)
+    if not onnx_path.exists():
+        _fail(f"ONNX file not found: {onnx_path}", 2)
+    try:
+        require_tensorrt()
+    except BackendUnavailable as exc:
+        _fail(str(exc), 2)
+    chosen = _sample(sample, sample_skeleton)
+    try:
+        result = export_verified_engine(onnx_path, output, fp16=fp16, min_batch=min_batch, opt_batch=opt_batch,
+                                        max_batch=max_batch, verify=verify, sample=chosen, tolerance=tolerance,
+                                        workspace_gib=workspace_gib, console=err)
+    except VerificationFailed as exc:
+        _fail(f"{exc}; {output} was not written", 1)
+    except (PCANError, ValueError, RuntimeError) as exc:
+        _fail(str(exc), 1)
+    err.print(f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, build {result.build_seconds:.1f} s) "
+              f"and {result.sidecar.name}", soft_wrap=True)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

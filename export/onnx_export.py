@@ -1,0 +1,146 @@
+"""PCAN -> ONNX: both inputs, per-branch probabilities, dynamic batch, the model's metadata inside.
+
+Exporter: torch's TorchScript-based exporter (``dynamo=False``). It needs nothing beyond torch and onnx
+(the dynamo exporter, torch's default since 2.9, needs onnxscript, which the project does not install),
+it traces this model (convolutions, pooling, a small attention) into plain ONNX ops, and it folds
+BatchNorm into the convolutions in eval mode. Whatever exporter, the file is only kept once ONNX Runtime
+reproduces PyTorch on it (``export_verified_onnx``).
+"""
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import onnx
+import torch
+from rich.console import Console
+
+from pcan_serve.checkpoint import ModelInfo, load_model
+from pcan_serve.model import PCAN
+from pcan_serve.runtime.metadata import METADATA_KEY, ModelMeta
+
+from .verify import (
+    FP32_TOLERANCE,
+    VerificationReport,
+    default_sample,
+    ort_runner,
+    random_case,
+    run_verification,
+    standard_cases,
+    torch_runner,
+)
+from .wrapper import BRANCHES, ProbabilityModel
+
+ONNX_INPUTS = ("imgs", "heatmaps")
+ONNX_OUTPUTS = BRANCHES
+DEFAULT_OPSET = 17
+MIN_OPSET = 17
+TRACE_BATCH = 2  # neither 1 nor a verified size, so a batch size baked in by mistake is caught
+VERIFY_BATCHES = (1, 4)
+
+
+def max_opset() -> int:
+    from torch.onnx import _constants
+
+    return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20))
+
+
+def model_meta(info: ModelInfo, fusion_weights: tuple[float, float] = (1.0, 1.0)) -> ModelMeta:
+    """What serving needs from the file: config (class names, preset, preprocessing), head state, fusion."""
+    return ModelMeta(info.config, info.fused_head, info.weights, tuple(float(w) for w in fusion_weights))
+
+
+def read_onnx_meta(path: str | Path) -> ModelMeta:
+    """The :class:`ModelMeta` stored in an ONNX file's ``metadata_props``."""
+    proto = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in props:
+        raise ValueError(f"{Path(path).name} has no '{METADATA_KEY}' metadata; export it with `pcan export onnx`")
+    return ModelMeta.from_json(props[METADATA_KEY])
+
+
+def _attach_meta(path: Path, meta: ModelMeta) -> None:
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, meta.to_json()
+    proto.producer_name = "pcan"
+    proto.doc_string = (f"PCAN {meta.config.name}: inputs imgs/heatmaps, outputs softmax probabilities "
+                        f"{', '.join(ONNX_OUTPUTS)} (fused head trained: {meta.fused_head})")
+    onnx.save(proto, str(path))
+
+
+def export_onnx(model: PCAN, meta: ModelMeta, output: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Trace ``model`` (CPU, fp32) to ``output``, attach ``meta``, and run the ONNX checker on the file."""
+    if not MIN_OPSET <= opset <= max_opset():
+        raise ValueError(f"opset must be between {MIN_OPSET} and {max_opset()}, got {opset}")
+    output = Path(output)
+    wrapped = ProbabilityModel(model.cpu().float()).eval()
+    example = random_case(meta.config, TRACE_BATCH)
+    axes = {name: {0: "batch"} for name in (*ONNX_INPUTS, *ONNX_OUTPUTS)}
+    with warnings.catch_warnings(), torch.no_grad():
+        # the TorchScript exporter's deprecation notice and tracer notes about Python scalars (head width)
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapped, (torch.from_numpy(example.imgs), torch.from_numpy(example.heatmaps)),
+                          str(output), dynamo=False, input_names=list(ONNX_INPUTS),
+                          output_names=list(ONNX_OUTPUTS), dynamic_axes=axes, opset_version=opset,
+                          do_constant_folding=True)
+    _attach_meta(output, meta)
+    onnx.checker.check_model(str(output), full_check=True)
+    if read_onnx_meta(output) != meta:
+        raise RuntimeError(f"metadata read back from {output.name} differs from the metadata written")
+    return output
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    meta: ModelMeta
+    size_bytes: int
+    export_seconds: float
+    verify_seconds: float
+    report: VerificationReport | None
+
+
+Sample = tuple[Path, Path] | None | Literal["auto"]
+
+
+def export_verified_onnx(checkpoint: str | Path | None, output: str | Path, preset: str | None = None,
+                         opset: int = DEFAULT_OPSET, verify: bool = True, sample: Sample = "auto",
+                         tolerance: float = FP32_TOLERANCE, fusion_weights: tuple[float, float] = (1.0, 1.0),
+                         console: Console | None = None) -> ExportResult:
+    """Export ``checkpoint`` (None: untrained ``preset``) and keep the file only if ORT matches PyTorch.
+
+    The graph is written to ``<output>.partial`` and renamed onto ``output`` after verification, so a
+    failed export never leaves (or overwrites) a file that serving would pick up.
+    """
+    console = console or Console(stderr=True)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    model, info = load_model(checkpoint, preset=preset, device="cpu")
+    meta = model_meta(info, fusion_weights)
+    report = None
+    try:
+        start = time.perf_counter()
+        export_onnx(model, meta, partial, opset)
+        export_s = time.perf_counter() - start
+        start = time.perf_counter()
+        if verify:
+            notes: list[str] = []
+            cases = standard_cases(info.config, VERIFY_BATCHES, default_sample() if sample == "auto" else sample,
+                                   notes)
+            report = run_verification(torch_runner(model), ort_runner(partial), cases, tolerance,
+                                      "PyTorch (CPU, fp32)", "ONNX Runtime (CPU)")
+            report.notes += notes
+            report.print(console)
+            report.raise_for_failure()
+        verify_s = time.perf_counter() - start
+        os.replace(partial, output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return ExportResult(output, meta, output.stat().st_size, export_s, verify_s, report)

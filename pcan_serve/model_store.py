@@ -1,0 +1,93 @@
+"""PCAN models in the BentoML model store: import a checkpoint / ONNX model / TensorRT engine, find one.
+
+A stored model is the file itself (``model.pth`` | ``model.onnx`` | ``model.engine`` + its ``.json``
+sidecar) plus labels and metadata that describe it (preset, backend, weights, fused head, the pcan model
+metadata JSON), so listing the store or a Bento tells what each model is without loading it.
+"""
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from bentoml.exceptions import NotFound
+
+from .checkpoint import load_model
+from .errors import CheckpointError
+from .runtime.backends import tensorrt_sidecar
+from .runtime.metadata import ModelMeta
+from .service_config import backend_of
+
+MODEL_NAME = "pcan"
+
+
+def describe_file(path: Path, preset: str | None = None) -> ModelMeta:
+    """Open the model file the way serving will (so a broken file fails here) and return its metadata."""
+    if not path.is_file():
+        raise CheckpointError(f"model file not found: {path}")
+    backend = backend_of(str(path))
+    if backend == "tensorrt":  # needs no GPU: the engine's description lives in its sidecar
+        sidecar = tensorrt_sidecar(path)
+        if not sidecar.is_file():
+            raise CheckpointError(f"{sidecar.name} (the engine's pcan metadata) is missing beside the engine")
+        return ModelMeta.from_json(sidecar.read_text())
+    if backend == "onnxruntime":
+        from .runtime.backends import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, device="cpu").meta
+    _, info = load_model(path, preset=preset, device="cpu")
+    return ModelMeta(info.config, info.fused_head, info.weights)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_model(path: str | Path, name: str = MODEL_NAME, preset: str | None = None) -> bentoml.Model:
+    """Copy ``path`` into the model store as ``name:<new version>``; returns the stored model."""
+    path = Path(path)
+    meta = describe_file(path, preset)
+    backend = backend_of(str(path))
+    artifact = "model" + (path.suffix.lower() or ".pth")
+    labels = {"preset": meta.config.name, "backend": backend, "weights": meta.weights,
+              "fused_head": str(meta.fused_head).lower()}
+    metadata: dict[str, Any] = {"file": artifact, "source": path.name, "sha256": _sha256(path),
+                                "pcan": meta.to_json()}
+    with bentoml.models.create(name, labels=labels, metadata=metadata) as stored:
+        shutil.copyfile(path, stored.path_of(artifact))
+        if backend == "tensorrt":
+            shutil.copyfile(tensorrt_sidecar(path), stored.path_of(artifact + ".json"))
+    return stored
+
+
+def find_model(tag: str | None = None, backend: str | None = None) -> bentoml.Model | None:
+    """``tag`` exactly (an error when missing), else the newest ``pcan`` model (of ``backend``), else None."""
+    if tag:
+        try:
+            stored = bentoml.models.get(tag)
+        except NotFound:
+            raise CheckpointError(f"model {tag!r} is not in the BentoML model store (see `bentoml models list`)") \
+                from None
+        if backend and stored.info.labels.get("backend") != backend:
+            raise CheckpointError(f"model {tag} is a {stored.info.labels.get('backend')} model, "
+                                  f"but PCAN_BACKEND={backend}")
+        return stored
+    try:
+        candidates = bentoml.models.list(MODEL_NAME)
+    except NotFound:
+        return None
+    candidates = [m for m in candidates if not backend or m.info.labels.get("backend") == backend]
+    return max(candidates, key=lambda m: m.info.creation_time, default=None)
+
+
+def artifact_path(stored: bentoml.Model) -> Path:
+    """The model file inside a stored model (its suffix selects the runtime)."""
+    name = stored.info.metadata.get("file")
+    if not name:
+        raise CheckpointError(f"model {stored.tag} was not imported by `pcan models import` (no 'file' metadata)")
+    return Path(stored.path_of(name))

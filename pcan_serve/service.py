@@ -1,0 +1,263 @@
+"""BentoML service: POST /predict, video + skeleton in, NTU-60 classes with per-branch confidences out.
+
+Two services, one per stage, each in its own process under ``bentoml serve``:
+
+* ``PCANService`` (the entry point) parses the upload, decodes and preprocesses it in a thread (the event
+  loop stays free), and formats the prediction output object. It never loads weights.
+* ``PCANModel`` (a dependency) holds the model and runs ``Predictor.infer`` on adaptive batches that
+  BentoML assembles from concurrent requests.
+
+Configuration: ``PCAN_*`` environment variables (see ``service_config``); `pcan serve` sets them.
+"""
+
+import asyncio
+import logging
+import time
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import anyio
+import anyio.to_thread
+import bentoml
+import numpy as np
+import torch
+from bentoml.exceptions import BentoMLException
+from pydantic import ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .errors import BackendUnavailable, PCANError
+from .model_store import artifact_path, find_model
+from .runtime import Predictor, Prepared
+from .runtime.metadata import ModelMeta
+from .runtime.output import failure
+from .service_config import UNTRAINED, ServiceSettings, backend_of
+from .service_form import PredictRequest, check_headers, read_predict_form
+
+logger = logging.getLogger("bentoml.pcan")  # under bentoml: its serve logging shows it
+SETTINGS = ServiceSettings.from_env()
+# The stored model the Bento includes (None: a PCAN_MODEL path, or no model imported -> untrained weights).
+STORE_TAG = None if SETTINGS.model_path else (lambda m: str(m.tag) if m else None)(
+    find_model(SETTINGS.model_tag, SETTINGS.backend))
+
+STAGE_SECONDS = bentoml.metrics.Histogram(
+    name="pcan_stage_duration_seconds",
+    documentation="POST /predict latency per stage: decode, preprocess, inference (batch share), total (wall)",
+    labelnames=["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+)
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    """``{"error": {"type", "message"}}`` with the error's HTTP status (500 for anything unexpected)."""
+    if isinstance(exc, PCANError):
+        return JSONResponse({"error": failure("", exc)["error"]}, status_code=exc.http_status)
+    if isinstance(exc, BentoMLException) and exc.error_code == HTTPStatus.SERVICE_UNAVAILABLE:
+        body = {"type": "ServiceUnavailable", "message": "the model is overloaded; retry later"}
+        return JSONResponse({"error": body}, status_code=503)
+    logger.error("POST /predict failed", exc_info=exc)
+    body = {"type": "InternalError", "message": f"{type(exc).__name__}: see the server log"}
+    return JSONResponse({"error": body}, status_code=500)
+
+
+class PredictGate:
+    """ASGI middleware: a non-multipart or declared-oversize POST /predict gets pcan's error body at once
+    (before BentoML's own content-type handling, which answers some media types in its own format)."""
+
+    def __init__(self, app: Any, path: str, max_bytes: int) -> None:
+        self.app, self.path, self.max_bytes = app, path, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            try:
+                check_headers(headers, self.max_bytes)
+            except PCANError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class PredictForm(bentoml.IODescriptor):
+    """multipart/form-data of POST /predict. The fields document the API (OpenAPI, BentoML clients); the
+    body is parsed by ``read_predict_form`` into ``upload``, never by BentoML's file fields (which would
+    also accept a URL as text and fetch it)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    media_type: ClassVar[str | None] = "multipart/form-data"
+
+    video: Path = Field(description="The video file (.mp4, .avi, ...).")
+    skeleton: Path = Field(description="Its COCO-17 skeleton, JSON (DESIGN.md 'Skeleton input').")
+    top_k: int = Field(5, description="Classes listed per branch, 1..number of classes.")
+    fusion: Literal["late", "fused"] = Field("late", description="Served prediction: late fusion or fused head.")
+    num_clips: int = Field(1, description="Clips sampled and averaged, 1..32.")
+    upload: SkipJsonSchema[Any] = None  # the parsed PredictRequest, or the PCANError that rejected it
+
+    @classmethod
+    async def from_http_request(cls, request: Request, serde: Any) -> "PredictForm":
+        try:
+            upload: PredictRequest | PCANError = await read_predict_form(request, SETTINGS.max_upload_bytes)
+        except PCANError as exc:
+            upload = exc
+        return cls.model_construct(video=None, skeleton=None, upload=upload)
+
+
+class ModelInput(bentoml.IODescriptor):
+    """One request's clips, as ``Predictor.prepare`` made them."""
+
+    imgs: np.ndarray
+    heatmaps: np.ndarray
+
+
+class ModelOutput(bentoml.IODescriptor):
+    """Clip-averaged probabilities, one row per branch, or the error that item met."""
+
+    branches: list[str] = []
+    probs: np.ndarray = Field(default_factory=lambda: np.zeros((0, 0), np.float32))  # [branches, classes]
+    inference_ms: float = 0.0
+    error: str | None = None
+
+    @classmethod
+    def of(cls, probs: dict[str, np.ndarray], inference_ms: float) -> "ModelOutput":
+        return cls(branches=list(probs), probs=np.stack(list(probs.values())), inference_ms=inference_ms)
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.branches, self.probs, strict=True))
+
+
+class _RemoteModel:
+    """The API side's stand-in backend: the model's metadata, for preprocessing and formatting."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.meta = ModelMeta.from_json(info["meta"])
+        self.name, self.device = info["backend"], info["device"]
+
+    def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
+        raise RuntimeError("inference runs in the PCANModel service")
+
+
+def _model_source(settings: ServiceSettings, stored: Any) -> tuple[str | None, str | None]:
+    """(model file or None for untrained weights, preset) from PCAN_MODEL, the store, or the preset."""
+    if settings.model_path == UNTRAINED:
+        path, preset = None, settings.preset or "ntu60"
+    elif settings.model_path:
+        path, preset = settings.model_path, settings.preset
+    elif stored is not None:
+        path, preset = str(artifact_path(stored)), stored.info.labels.get("preset") or settings.preset
+    else:
+        path, preset = None, settings.preset or "ntu60"
+    kind = backend_of(path) if path else "torch"
+    if settings.backend and settings.backend != kind:
+        raise BackendUnavailable(f"PCAN_BACKEND={settings.backend}, but the model to serve "
+                                 f"({Path(path).name if path else 'untrained ' + str(preset)}) needs {kind}")
+    return path, preset
+
+
+@bentoml.service(name="pcan-model", workers=1, traffic={"timeout": SETTINGS.timeout_s})
+class PCANModel:
+    """The model, on the GPU when there is one; batches come from BentoML's adaptive batching."""
+
+    if STORE_TAG:
+        stored_model = bentoml.models.BentoModel(STORE_TAG)
+
+    def __init__(self) -> None:
+        if SETTINGS.torch_threads:
+            torch.set_num_threads(SETTINGS.torch_threads)
+        stored = self.stored_model if STORE_TAG else None
+        path, preset = _model_source(SETTINGS, stored)
+        self.source = str(stored.tag) if stored is not None else (path or f"untrained {preset}")
+        self.predictor = Predictor.from_path(path, preset=preset, device=SETTINGS.device,
+                                             batch_size=SETTINGS.batch_size)
+        self._warm_up()
+        logger.info("serving %s (%s on %s, weights %s)", self.source, self.predictor.backend.name,
+                    self.predictor.backend.device, self.predictor.meta.weights)
+
+    def _warm_up(self) -> None:
+        """One forward at start-up: fails fast on a broken model, and the first request is not the slow one."""
+        p = self.predictor.config.preprocess
+        imgs = np.zeros((1, 3, p.clip_len_rgb, p.resize, p.resize), np.float32)
+        heatmaps = np.zeros((1, 17, p.clip_len_pose, p.heatmap_size, p.heatmap_size), np.float32)
+        self.predictor.infer([Prepared("warm-up", imgs, heatmaps)])
+
+    @bentoml.api
+    def describe(self) -> dict[str, Any]:
+        """What the API service needs to preprocess for this model and to describe it."""
+        backend = self.predictor.backend
+        return {"meta": self.predictor.meta.to_json(), "backend": backend.name, "device": backend.device,
+                "source": self.source}
+
+    @bentoml.api(batchable=True, max_batch_size=SETTINGS.max_batch_items, max_latency_ms=SETTINGS.max_latency_ms)
+    def infer(self, items: list[ModelInput]) -> list[ModelOutput]:
+        """One forward pass over every clip of the batch; an item that breaks it is retried alone."""
+        prepared = [Prepared(str(i), it.imgs, it.heatmaps) for i, it in enumerate(items)]
+        try:
+            probs = self.predictor.infer(prepared)
+        except Exception as exc:
+            if len(prepared) == 1:
+                logger.error("inference failed", exc_info=exc)
+                return [ModelOutput(error=f"{type(exc).__name__}: {exc}")]
+            return [self.infer([it])[0] for it in items]
+        return [ModelOutput.of(p, item.timing_ms["inference"]) for p, item in zip(probs, prepared, strict=True)]
+
+
+@bentoml.service(name="pcan", workers=SETTINGS.api_workers, traffic={"timeout": SETTINGS.timeout_s})
+class PCANService:
+    """POST /predict; health at /livez and /readyz, Prometheus metrics at /metrics."""
+
+    model = bentoml.depends(PCANModel)
+
+    def __init__(self) -> None:
+        self._limiter = anyio.CapacityLimiter(SETTINGS.preprocess_threads)
+        self._predictor: Predictor | None = None
+        self._lock = asyncio.Lock()
+
+    async def _engine(self) -> Predictor:
+        """Preprocessing and formatting for the served model, built from its description (asked once)."""
+        if self._predictor is None:
+            async with self._lock:
+                if self._predictor is None:
+                    info = await self.model.to_async.describe()
+                    self._predictor = Predictor(_RemoteModel(info), max_frames=SETTINGS.max_frames,
+                                                max_persons=SETTINGS.max_persons)
+        return self._predictor
+
+    async def __is_ready__(self) -> bool:
+        try:
+            await self._engine()
+        except Exception as exc:  # the model service is still loading (or failed to)
+            logger.debug("not ready: %s", exc)
+            return False
+        return True
+
+    @bentoml.api(route="/predict", input_spec=PredictForm)
+    async def predict(self, upload: PredictRequest | PCANError, **documented: Any) -> dict[str, Any]:
+        """Classify one video. 200: the prediction output object; 4xx: ``{"error": {"type", "message"}}``."""
+        start = time.perf_counter()
+        if isinstance(upload, PCANError):
+            return error_response(upload)  # type: ignore[return-value]
+        with upload:
+            try:
+                predictor = await self._engine()
+                predictor.check_request(top_k=upload.top_k, fusion=upload.fusion, num_clips=upload.num_clips)
+                item = await anyio.to_thread.run_sync(self._prepare, predictor, upload, limiter=self._limiter)
+                [out] = await self.model.to_async.infer([ModelInput(imgs=item.imgs, heatmaps=item.heatmaps)])
+                if out.error is not None:
+                    raise RuntimeError(out.error)
+                item.timing_ms["inference"] = out.inference_ms
+                result = predictor.format(item, out.as_dict(), top_k=upload.top_k, fusion=upload.fusion)
+            except Exception as exc:
+                return error_response(exc)  # type: ignore[return-value]
+        for stage in ("decode", "preprocess", "inference"):
+            STAGE_SECONDS.labels(stage=stage).observe(item.timing_ms.get(stage, 0.0) / 1000)
+        STAGE_SECONDS.labels(stage="total").observe(time.perf_counter() - start)
+        return result
+
+    @staticmethod
+    def _prepare(predictor: Predictor, upload: PredictRequest) -> Prepared:
+        return predictor.prepare(upload.video_path, upload.skeleton, num_clips=upload.num_clips,
+                                 name=upload.video_name)
+
+
+PCANService.add_asgi_middleware(PredictGate, path="/predict", max_bytes=SETTINGS.max_upload_bytes)

@@ -1,0 +1,86 @@
+"""The HTTP service's settings, read once from ``PCAN_*`` environment variables.
+
+`pcan serve` writes these variables and starts ``bentoml serve``; a Bento or a container is configured by
+setting the same variables (``docker run -e PCAN_MAX_UPLOAD_MB=50 ...``). Every limit has a safe default.
+"""
+
+import os
+from dataclasses import dataclass
+
+from .preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+UNTRAINED = "untrained"  # PCAN_MODEL value: untrained weights of PCAN_PRESET, whatever the store holds
+
+
+def _int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _str(name: str, default: str | None = None) -> str | None:
+    raw = os.environ.get(name, "").strip()
+    return raw or default
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """What the service serves and the caps it puts on every request."""
+
+    model_path: str | None  # PCAN_MODEL: a .pth / .onnx / .engine file, or `untrained`; wins over the store
+    model_tag: str | None  # PCAN_MODEL_TAG: a BentoML model store tag (default: the newest `pcan` model)
+    backend: str | None  # PCAN_BACKEND: torch | onnxruntime | tensorrt (default: from the file type)
+    preset: str | None  # PCAN_PRESET: preset of an untrained model or of a checkpoint without config
+    device: str  # PCAN_DEVICE: auto | cpu | cuda
+    batch_size: int  # PCAN_BATCH_SIZE: clips per forward pass
+    max_batch_items: int  # PCAN_MAX_BATCH: requests merged into one adaptive batch
+    max_latency_ms: int  # PCAN_MAX_LATENCY_MS: queueing + inference budget before a 503
+    max_upload_bytes: int  # PCAN_MAX_UPLOAD_MB: whole request body
+    max_frames: int  # PCAN_MAX_FRAMES: video frames (and skeleton frames)
+    max_persons: int  # PCAN_MAX_PERSONS: persons in a skeleton
+    api_workers: int  # PCAN_API_WORKERS: processes that parse and preprocess requests
+    preprocess_threads: int  # PCAN_PREPROCESS_THREADS: concurrent decodes per API worker
+    torch_threads: int | None  # PCAN_TORCH_THREADS: intra-op threads of the torch backend
+    timeout_s: int  # PCAN_TIMEOUT_S: per-request timeout of both services
+
+    @classmethod
+    def from_env(cls) -> "ServiceSettings":
+        backend = _str("PCAN_BACKEND")
+        if backend is not None and backend not in BACKENDS:
+            raise ValueError(f"PCAN_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        threads = _int("PCAN_TORCH_THREADS", 0, minimum=0)
+        return cls(
+            model_path=_str("PCAN_MODEL"),
+            model_tag=_str("PCAN_MODEL_TAG"),
+            backend=backend,
+            preset=_str("PCAN_PRESET"),
+            device=_str("PCAN_DEVICE", "auto") or "auto",
+            batch_size=_int("PCAN_BATCH_SIZE", 8),
+            max_batch_items=_int("PCAN_MAX_BATCH", 8, minimum=2),
+            max_latency_ms=_int("PCAN_MAX_LATENCY_MS", 30_000),
+            max_upload_bytes=_int("PCAN_MAX_UPLOAD_MB", 200) * 2**20,
+            max_frames=_int("PCAN_MAX_FRAMES", DEFAULT_MAX_FRAMES),
+            max_persons=_int("PCAN_MAX_PERSONS", DEFAULT_MAX_PERSONS),
+            api_workers=_int("PCAN_API_WORKERS", 1),
+            preprocess_threads=_int("PCAN_PREPROCESS_THREADS", min(4, os.cpu_count() or 1)),
+            torch_threads=threads or None,
+            timeout_s=_int("PCAN_TIMEOUT_S", 300),
+        )
+
+
+def backend_of(path: str) -> str:
+    """The runtime a model file needs, by its suffix (the rule of ``runtime.open_backend``)."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".onnx":
+        return "onnxruntime"
+    if suffix in (".engine", ".plan", ".trt"):
+        return "tensorrt"
+    return "torch"

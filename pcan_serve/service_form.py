@@ -1,0 +1,150 @@
+"""POST /predict's body: a multipart form parsed strictly, within a size cap, into a private temp dir.
+
+Only uploaded bytes are used: text where a file belongs is rejected (BentoML's own file fields would fetch
+a URL given as text), no field can name a server path, and the video is written under a fresh 0700
+directory that is removed when the request ends. Every problem raises a typed ``PCANError``.
+"""
+
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+
+from .errors import EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
+
+FILE_FIELDS = ("video", "skeleton")
+INT_FIELDS = ("top_k", "num_clips")
+FIELDS = (*FILE_FIELDS, *INT_FIELDS, "fusion")
+MAX_TEXT_FIELD = 1024
+MAX_NAME = 120
+
+
+@dataclass
+class PredictRequest:
+    """A parsed upload; ``close()`` deletes the video's private copy."""
+
+    video_name: str
+    video_path: Path
+    skeleton: bytes
+    top_k: int = 5
+    fusion: str = "late"
+    num_clips: int = 1
+
+    def close(self) -> None:
+        shutil.rmtree(self.video_path.parent, ignore_errors=True)
+
+    def __enter__(self) -> "PredictRequest":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sanitize_filename(name: str | None, default: str = "video") -> str:
+    """The last path component, reduced to safe characters: it is echoed in responses and names a file."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^A-Za-z0-9._()+-]", "_", base).lstrip(".")[-MAX_NAME:]
+    return base or default
+
+
+def check_headers(headers: Mapping[str, str], max_bytes: int) -> None:
+    """Rejects a non-multipart body or a declared size over the cap before any byte is read."""
+    content_type = headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+        raise InvalidRequest(
+            "POST /predict takes multipart/form-data with files 'video' and 'skeleton' "
+            f"(and optional top_k, fusion, num_clips), not {content_type.split(';')[0].strip() or 'an untyped body'!r}"
+        )
+    length = headers.get("content-length")
+    if length is not None:
+        if not length.strip().isdigit():
+            raise InvalidRequest(f"invalid Content-Length header {length!r}")
+        if int(length) > max_bytes:
+            raise PayloadTooLarge(_too_large(max_bytes, int(length)))
+
+
+def _too_large(max_bytes: int, size: int | None = None) -> str:
+    limit = f"the limit is {max_bytes / 2**20:g} MiB (PCAN_MAX_UPLOAD_MB)"
+    return f"request body is {size / 2**20:.1f} MiB; {limit}" if size is not None else f"request body exceeds {limit}"
+
+
+async def _capped(stream: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
+    total = 0
+    async for chunk in stream:
+        total += len(chunk)
+        if total > max_bytes:
+            raise PayloadTooLarge(_too_large(max_bytes))
+        yield chunk
+
+
+def _int_field(name: str, text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an integer, got {text[:40]!r}") from None
+
+
+def _one_file(form: Mapping, name: str) -> UploadFile:
+    values = form.getlist(name)  # type: ignore[attr-defined]
+    if not values:
+        raise MissingInput(f"the form has no '{name}' file")
+    if len(values) > 1:
+        raise InvalidRequest(f"the form has {len(values)} '{name}' fields; send one")
+    value = values[0]
+    if not isinstance(value, UploadFile):
+        raise InvalidRequest(f"'{name}' must be an uploaded file, not a text field")
+    return value
+
+
+async def read_predict_form(request: Request, max_bytes: int) -> PredictRequest:
+    """Parse and check the form; the caller must ``close()`` the result."""
+    check_headers(request.headers, max_bytes)
+    parser = MultiPartParser(request.headers, _capped(request.stream(), max_bytes), max_files=len(FILE_FIELDS),
+                             max_fields=len(FIELDS), max_part_size=MAX_TEXT_FIELD)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise InvalidRequest(f"malformed multipart form: {exc.message}") from None
+    try:
+        unknown = sorted(set(form.keys()) - set(FIELDS))
+        if unknown:
+            raise InvalidRequest(f"unknown form fields {unknown}; expected {list(FIELDS)}")
+        video, skeleton = _one_file(form, "video"), _one_file(form, "skeleton")
+        options: dict[str, object] = {}
+        for name in (*INT_FIELDS, "fusion"):
+            values = form.getlist(name)
+            if len(values) > 1:
+                raise InvalidRequest(f"the form has {len(values)} '{name}' fields; send one")
+            if values:
+                if not isinstance(values[0], str):
+                    raise InvalidRequest(f"'{name}' must be a text field, not a file")
+                options[name] = _int_field(name, values[0]) if name in INT_FIELDS else values[0].strip()
+        if not video.size:
+            raise EmptyVideo("video: the upload is empty (0 bytes)")
+        if not skeleton.size:
+            raise InvalidSkeleton("skeleton: the upload is empty (0 bytes)")
+        skeleton_bytes = await skeleton.read()
+        name = sanitize_filename(video.filename)
+        folder = Path(tempfile.mkdtemp(prefix="pcan-upload-"))  # mode 0700, unique per request
+        path = folder / name
+        try:
+            await anyio.to_thread.run_sync(_copy, video, path)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return PredictRequest(name, path, skeleton_bytes, **options)  # type: ignore[arg-type]
+    finally:
+        await form.close()
+
+
+def _copy(upload: UploadFile, path: Path) -> None:
+    upload.file.seek(0)
+    with path.open("xb") as out:
+        shutil.copyfileobj(upload.file, out, 1 << 20)

@@ -1,0 +1,58 @@
+"""Service helpers without a server: model selection, upload names, `pcan serve` environment."""
+
+from pathlib import Path
+
+import pytest
+
+from pcan_serve.errors import BackendUnavailable
+from pcan_serve.serve_cli import serve_env
+from pcan_serve.service import _model_source
+from pcan_serve.service_config import UNTRAINED, ServiceSettings
+from pcan_serve.service_form import sanitize_filename
+
+
+def settings(monkeypatch, **env: str) -> ServiceSettings:
+    for key in ("PCAN_MODEL", "PCAN_MODEL_TAG", "PCAN_BACKEND", "PCAN_PRESET"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return ServiceSettings.from_env()
+
+
+def test_model_source_order(monkeypatch):
+    assert _model_source(settings(monkeypatch), None) == (None, "ntu60")  # fresh machine: untrained ntu60
+    assert _model_source(settings(monkeypatch, PCAN_PRESET="tiny"), None) == (None, "tiny")
+    s = settings(monkeypatch, PCAN_MODEL="/models/m.onnx", PCAN_BACKEND="onnxruntime")
+    assert _model_source(s, None) == ("/models/m.onnx", None)
+    assert _model_source(settings(monkeypatch, PCAN_MODEL=UNTRAINED, PCAN_PRESET="tiny"), None) == (None, "tiny")
+
+
+@pytest.mark.parametrize(("model", "backend"), [("/m/a.pth", "onnxruntime"), ("/m/a.onnx", "tensorrt"),
+                                                (UNTRAINED, "onnxruntime")])
+def test_backend_must_fit_the_model_file(monkeypatch, model, backend):
+    with pytest.raises(BackendUnavailable, match=f"PCAN_BACKEND={backend}"):
+        _model_source(settings(monkeypatch, PCAN_MODEL=model, PCAN_BACKEND=backend), None)
+
+
+@pytest.mark.parametrize(("env", "message"), [({"PCAN_MAX_UPLOAD_MB": "lots"}, "integer"),
+                                              ({"PCAN_MAX_PERSONS": "0"}, ">= 1"),
+                                              ({"PCAN_BACKEND": "tflite"}, "PCAN_BACKEND")])
+def test_bad_settings_are_named(monkeypatch, env, message):
+    with pytest.raises(ValueError, match=message):
+        settings(monkeypatch, **env)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("clip.avi", "clip.avi"), ("../../etc/passwd", "passwd"), ("C:\\Users\\me\\v 1.mp4", "v_1.mp4"),
+    ("..", "video"), ("", "video"), (None, "video"), ("a\r\nb\x00.avi", "a__b_.avi"), (".hidden.mp4", "hidden.mp4"),
+])
+def test_upload_names_are_base_names_of_safe_characters(name, expected):
+    assert sanitize_filename(name) == expected
+
+
+def test_serve_env_picks_one_model_source():
+    assert serve_env(Path("m.pth"))["PCAN_MODEL"] == str(Path("m.pth").resolve())
+    assert serve_env(tag="pcan:abc") == {"PCAN_MODEL_TAG": "pcan:abc"}
+    assert serve_env(preset="tiny") == {"PCAN_MODEL": UNTRAINED, "PCAN_PRESET": "tiny"}
+    assert serve_env() == {}
+    assert serve_env(max_upload_mb=5, api_workers=None) == {"PCAN_MAX_UPLOAD_MB": "5"}

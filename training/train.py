@@ -1,0 +1,149 @@
+"""Build the effective training config from a config file + command-line options, and run mmengine.
+
+``--data-root`` sets ``data_root`` of every dataset (mmengine joins each dataset's relative ``ann_file``
+and ``data_prefix`` with it), so all data paths follow. On a machine without CUDA, distributed runs
+switch to the gloo backend and a device-less DDP wrapper.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training import mmaction_compat
+
+mmaction_compat.apply()
+
+import torch  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+
+import training.register  # noqa: E402,F401
+
+DATALOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+
+
+class ConfigUsageError(ValueError):
+    """The config or an option is unusable; the message says what to change."""
+
+
+def parse_cfg_options(options: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=[1,2]"]`` -> ``{"a.b": 1, "c": [1, 2]}`` with mmengine's DictAction value rules."""
+    parsed: dict[str, Any] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise ConfigUsageError(f"--cfg-options expects key=value, got {option!r}")
+        parsed[key] = DictAction._parse_iterable(value)
+    return parsed
+
+
+def _set_data_root(node: Any, data_root: str) -> int:
+    """Set ``data_root`` in every dataset dict below ``node`` (through wrappers); returns how many."""
+    count = 0
+    if isinstance(node, dict):
+        if "type" in node and ("ann_file" in node or "data_prefix" in node):
+            node["data_root"] = data_root
+            count += 1
+        for value in node.values():
+            count += _set_data_root(value, data_root)
+    elif isinstance(node, list):
+        count += sum(_set_data_root(v, data_root) for v in node)
+    return count
+
+
+def _check_classes(cfg: Config) -> None:
+    """A data root with classes.txt (e.g. the synthetic set) must match the model's class list."""
+    root = cfg.get("data_root")
+    path = Path(root) / "classes.txt" if root else None
+    if path is None or not path.is_file():
+        return
+    names = [n.strip() for n in path.read_text().splitlines() if n.strip()]
+    model_names = cfg.model.get("class_names")
+    wrong_names = model_names is not None and list(model_names) != names
+    if wrong_names or cfg.model.get("num_classes") != len(names):
+        raise ConfigUsageError(
+            f"{path} lists {len(names)} classes but the model has num_classes={cfg.model.get('num_classes')} "
+            f"and class_names={model_names}: pass --cfg-options model.num_classes={len(names)} "
+            f"model.class_names=[{','.join(names)}]"
+        )
+
+
+def _check_resize(cfg: Config) -> None:
+    """The checkpoint will claim the preset's preprocessing; warn if the val pipeline resizes otherwise."""
+    from training.models import build_pcan_config
+
+    resize = build_pcan_config(cfg.model.get("preset", "ntu60")).preprocess.resize
+    pipeline = cfg.get("val_dataloader", {}).get("dataset", {}).get("pipeline", [])
+    sizes = [tuple(s["scale"]) for s in pipeline if s.get("type") == "Resize"]
+    if sizes and sizes[-1] != (resize, resize):
+        print_log(
+            f"val pipeline resizes to {sizes[-1]} but preset {cfg.model.get('preset')!r} serves at "
+            f"{resize}x{resize}: the served model will see other inputs than it was validated on",
+            logger="current", level=30,
+        )
+
+
+def build_config(
+    config: str | Path,
+    work_dir: str | Path | None = None,
+    data_root: str | Path | None = None,
+    cfg_options: list[str] | None = None,
+    launcher: str = "none",
+    stop_on_failed_gate: bool = False,
+) -> Config:
+    """The config the runner will use: file, then --cfg-options, then the explicit flags."""
+    path = Path(config)
+    if not path.is_file():
+        raise ConfigUsageError(f"config file not found: {config}")
+    cfg = Config.fromfile(str(path))
+    if cfg_options:
+        cfg.merge_from_dict(parse_cfg_options(cfg_options))
+    if data_root is not None:
+        cfg.data_root = str(data_root)
+        if not sum(_set_data_root(cfg.get(name), str(data_root)) for name in DATALOADERS if cfg.get(name)):
+            raise ConfigUsageError("--data-root given, but the config's dataloaders have no datasets")
+    cfg.work_dir = str(work_dir or cfg.get("work_dir") or Path("work_dirs") / path.stem)
+    cfg.launcher = launcher
+    if launcher != "none" and not torch.cuda.is_available():  # CPU-only DDP (tests, CI)
+        cfg.env_cfg.setdefault("dist_cfg", {})["backend"] = "gloo"
+        cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False)
+    if stop_on_failed_gate:
+        guards = [h for h in cfg.get("custom_hooks", []) if h.get("type") == "PCANGuardHook"]
+        if not guards:
+            raise ConfigUsageError("--stop-on-failed-gate needs a PCANGuardHook in custom_hooks")
+        for hook in guards:
+            hook["stop_on_failed_gate"] = True
+    _check_classes(cfg)
+    _check_resize(cfg)
+    return cfg
+
+
+@dataclass
+class TrainResult:
+    work_dir: Path
+    epochs: int
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    guard_status: str | None
+    stopped_at_gate: bool
+
+
+def run(cfg: Config) -> TrainResult:
+    """Train with mmengine's Runner; returns where things were written and what the guard decided."""
+    from mmengine.runner import Runner
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    work_dir = Path(runner.work_dir)
+    guard = next((h for h in runner.hooks if type(h).__name__ == "PCANGuardHook"), None)
+    best = runner.message_hub.get_info("best_ckpt")
+    last_file = work_dir / "last_checkpoint"
+    last = Path(last_file.read_text().strip()) if last_file.is_file() else None
+    return TrainResult(
+        work_dir=work_dir,
+        epochs=runner.epoch,
+        best_checkpoint=Path(best) if best else None,
+        last_checkpoint=last,
+        guard_status=guard.state.status if guard else None,
+        stopped_at_gate=bool(guard and guard.state.stopped_at_gate),
+    )
