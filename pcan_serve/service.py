@@ -23,7 +23,7 @@ import bentoml
 import numpy as np
 import torch
 from bentoml.exceptions import BentoMLException
-from pydantic import ConfigDict, Field
+from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -38,9 +38,18 @@ from .service_form import PredictRequest, check_headers, read_predict_form
 
 logger = logging.getLogger("bentoml.pcan")  # under bentoml: its serve logging shows it
 SETTINGS = ServiceSettings.from_env()
-# The stored model the Bento includes (None: a PCAN_MODEL path, or no model imported -> untrained weights).
-STORE_TAG = None if SETTINGS.model_path else (lambda m: str(m.tag) if m else None)(
-    find_model(SETTINGS.model_tag, SETTINGS.backend))
+
+
+def _store_tag(settings: ServiceSettings) -> str | None:
+    """The stored model to serve (and to put in a Bento); None: PCAN_MODEL names a file, or nothing was
+    imported (then the preset's untrained weights are served)."""
+    if settings.model_path:
+        return None
+    stored = find_model(settings.model_tag, settings.backend)
+    return str(stored.tag) if stored is not None else None
+
+
+STORE_TAG = _store_tag(SETTINGS)
 
 STAGE_SECONDS = bentoml.metrics.Histogram(
     name="pcan_stage_duration_seconds",
@@ -85,7 +94,6 @@ class PredictForm(bentoml.IODescriptor):
     body is parsed by ``read_predict_form`` into ``upload``, never by BentoML's file fields (which would
     also accept a URL as text and fetch it)."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
     media_type: ClassVar[str | None] = "multipart/form-data"
 
     video: Path = Field(description="The video file (.mp4, .avi, ...).")
@@ -149,6 +157,9 @@ def _model_source(settings: ServiceSettings, stored: Any) -> tuple[str | None, s
     else:
         path, preset = None, settings.preset or "ntu60"
     kind = backend_of(path) if path else "torch"
+    if settings.backend and settings.backend != kind and path is None and settings.model_path != UNTRAINED:
+        raise BackendUnavailable(f"PCAN_BACKEND={settings.backend}, but no {settings.backend} model was imported "
+                                 "(`pcan models import`), and untrained weights run on torch")
     if settings.backend and settings.backend != kind:
         raise BackendUnavailable(f"PCAN_BACKEND={settings.backend}, but the model to serve "
                                  f"({Path(path).name if path else 'untrained ' + str(preset)}) needs {kind}")
@@ -190,16 +201,21 @@ class PCANModel:
 
     @bentoml.api(batchable=True, max_batch_size=SETTINGS.max_batch_items, max_latency_ms=SETTINGS.max_latency_ms)
     def infer(self, items: list[ModelInput]) -> list[ModelOutput]:
-        """One forward pass over every clip of the batch; an item that breaks it is retried alone."""
-        prepared = [Prepared(str(i), it.imgs, it.heatmaps) for i, it in enumerate(items)]
-        try:
-            probs = self.predictor.infer(prepared)
-        except Exception as exc:
-            if len(prepared) == 1:
-                logger.error("inference failed", exc_info=exc)
-                return [ModelOutput(error=f"{type(exc).__name__}: {exc}")]
-            return [self.infer([it])[0] for it in items]
-        return [ModelOutput.of(p, item.timing_ms["inference"]) for p, item in zip(probs, prepared, strict=True)]
+        """One forward pass over every clip of the batch (``Predictor.infer``)."""
+        return infer_isolated(self.predictor, [Prepared(str(i), it.imgs, it.heatmaps) for i, it in enumerate(items)])
+
+
+def infer_isolated(predictor: Predictor, items: list[Prepared]) -> list[ModelOutput]:
+    """``predictor.infer`` on the whole batch; if that fails, item by item, so only the item that breaks it
+    fails (with its error) and its batch neighbours still get their results."""
+    try:
+        probs = predictor.infer(items)
+    except Exception as exc:
+        if len(items) > 1:
+            return [infer_isolated(predictor, [item])[0] for item in items]
+        logger.error("inference failed", exc_info=exc)
+        return [ModelOutput(error=f"{type(exc).__name__}: {exc}")]
+    return [ModelOutput.of(p, item.timing_ms["inference"]) for p, item in zip(probs, items, strict=True)]
 
 
 @bentoml.service(name="pcan", workers=SETTINGS.api_workers, traffic={"timeout": SETTINGS.timeout_s})

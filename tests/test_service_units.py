@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pcan_serve.errors import BackendUnavailable
+from pcan_serve.runtime import Predictor, Prepared
 from pcan_serve.serve_cli import serve_env
-from pcan_serve.service import _model_source
+from pcan_serve.service import _model_source, infer_isolated
 from pcan_serve.service_config import UNTRAINED, ServiceSettings
 from pcan_serve.service_form import sanitize_filename
 
@@ -56,3 +58,22 @@ def test_serve_env_picks_one_model_source():
     assert serve_env(preset="tiny") == {"PCAN_MODEL": UNTRAINED, "PCAN_PRESET": "tiny"}
     assert serve_env() == {}
     assert serve_env(max_upload_mb=5, api_workers=None) == {"PCAN_MAX_UPLOAD_MB": "5"}
+
+
+def test_an_item_that_breaks_the_batch_fails_alone():
+    predictor = Predictor.from_path(None, preset="tiny", device="cpu")
+    p = predictor.config.preprocess
+    rng = np.random.default_rng(0)
+
+    def item(name: str, heatmap_size: int, clips: int = 1) -> Prepared:
+        imgs = rng.normal(size=(clips, 3, p.clip_len_rgb, p.resize, p.resize)).astype(np.float32)
+        heatmaps = rng.random((clips, 17, p.clip_len_pose, heatmap_size, heatmap_size), dtype=np.float32)
+        return Prepared(name, imgs, heatmaps)
+
+    good_a, bad, good_b = item("a", p.heatmap_size), item("bad", p.heatmap_size + 3), item("b", p.heatmap_size, 2)
+    out = infer_isolated(predictor, [good_a, bad, good_b])
+    assert [o.error is None for o in out] == [True, False, True] and "Error" in out[1].error
+    for got, alone in ((out[0], good_a), (out[2], good_b)):
+        [ref] = infer_isolated(predictor, [alone])
+        assert got.branches == ref.branches == ["rgb", "pose"]
+        np.testing.assert_allclose(got.probs, ref.probs, rtol=0, atol=1e-6)
