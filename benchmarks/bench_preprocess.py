@@ -166,6 +166,7 @@ def bench_preprocess(
         records.append(_overall(video, skeleton, clips, cfg, overall_repeats or max(3, repeats // 3)))
     for r in records:
         r.update(video=Path(video).name, resize=cfg.resize, cv2_threads=cv2.getNumThreads(), cpus=os.cpu_count())
+        r["load_avg_1min_end"] = round(os.getloadavg()[0], 2)  # other processes skew both sides alike
     return records
 
 
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the records here")
     args = parser.parse_args(argv)
     records = bench_preprocess(args.video, args.skeleton, tuple(args.num_clips), args.repeats, args.overall_repeats)
+    print(f"load average (1 min) at the end: {records[-1]['load_avg_1min_end']} on {os.cpu_count()} CPUs")
     print(f"{'stage':<13}{'clips':>6}{'ours ms':>12}{'mmaction2 ms':>15}{'speedup':>10}")
     for r in records:
         print(

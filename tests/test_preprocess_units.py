@@ -21,6 +21,7 @@ from pcan_serve.preprocess import (
     uniform_test_indices,
     video,
 )
+from pcan_serve.preprocess.buffers import huge_page_array
 from pcan_serve.preprocess.compact import compact_box
 from pcan_serve.preprocess.heatmaps import pose_heatmaps
 
@@ -213,3 +214,14 @@ def test_timings_split_decode_and_preprocess(video40, skel40):
     make_inputs(video40, skel40, timings=timings)
     assert set(timings) == {"inference", "decode", "preprocess"}
     assert timings["decode"] > 0 and timings["preprocess"] > 0 and timings["inference"] == 1.0
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (1, 3, 8, 256, 256)])
+def test_huge_page_arrays_are_ordinary_arrays(shape):
+    zeros = huge_page_array(shape, zero=True)
+    assert zeros.shape == shape and zeros.dtype == np.float32 and zeros.flags.c_contiguous and not zeros.any()
+    if zeros.nbytes >= 4 << 20:
+        assert zeros.ctypes.data % (2 << 20) == 0
+    filled = huge_page_array(shape, np.uint8)
+    filled[...] = 7
+    assert filled.dtype == np.uint8 and (filled == 7).all()

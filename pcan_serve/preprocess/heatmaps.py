@@ -8,6 +8,8 @@ computed in one vectorised float32 pass (same operations in the same order) and 
 
 import numpy as np
 
+from .buffers import huge_page_array
+
 SCORE_EPS = 1e-4
 """Joints scoring below this draw nothing (mmaction2's constant)."""
 
@@ -27,7 +29,7 @@ def pose_heatmaps(
     height, width = map_size
     num_clips = frames // clip_len
     total = num_clips * joints * clip_len * height * width
-    flat = np.zeros(total + 1, dtype=np.float32)  # the extra cell absorbs writes of masked window cells
+    flat = huge_page_array((total + 1,), zero=True)  # the extra cell absorbs writes of masked window cells
     out = flat[:total].reshape(num_clips, joints, clip_len, height, width)
     if persons == 0:
         return out

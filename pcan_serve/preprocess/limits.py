@@ -13,7 +13,7 @@ DECODE_CHUNK_BYTES = 256 * 2**20
 """Decoded RGB frames held at once; frames are cropped and resized chunk by chunk."""
 
 MAX_CLIPS = 32
-"""Clips per request (mmaction2's test config uses 10; runtime.predictor caps at 32 too)."""
+"""Clips per request (mmaction2's test config uses 10; runtime.predictor uses this cap)."""
 
 MAX_BOX_SCALE = 2.0
 """A person box (hence its zero-padded crop) may span at most this many times the frame's longer side."""

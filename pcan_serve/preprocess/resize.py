@@ -8,13 +8,14 @@ on the same pixels, so the results are identical, at a fraction of the copying.
 import cv2
 import numpy as np
 
+from .buffers import huge_page_array
 from .compact import Box
 
 
 def crop_resize(frames: np.ndarray, box: Box, size: int, out: np.ndarray | None = None) -> np.ndarray:
     """uint8 [N, size, size, 3]: each HxWx3 frame's box resized to size x size (bilinear, cv2)."""
     if out is None:
-        out = np.empty((len(frames), size, size, frames.shape[-1]), dtype=np.uint8)
+        out = huge_page_array((len(frames), size, size, frames.shape[-1]), np.uint8)
     x0, y0, x1, y1 = box
     height, width = frames.shape[1:3]
     if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:

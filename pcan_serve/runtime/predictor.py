@@ -14,10 +14,9 @@ import numpy as np
 
 from ..errors import InvalidRequest
 from ..preprocess import make_inputs
+from ..preprocess.limits import MAX_CLIPS
 from .backends import Backend, open_backend
 from .output import failure, fusion_name, success
-
-MAX_CLIPS = 32
 
 
 @dataclass
@@ -91,8 +90,8 @@ class Predictor:
         """One pass over every clip of every item, in chunks of ``batch_size``; clip scores are averaged."""
         if not items:
             return []
-        imgs = np.concatenate([p.imgs for p in items])
-        heatmaps = np.concatenate([p.heatmaps for p in items])
+        imgs = items[0].imgs if len(items) == 1 else np.concatenate([p.imgs for p in items])
+        heatmaps = items[0].heatmaps if len(items) == 1 else np.concatenate([p.heatmaps for p in items])
         start = time.perf_counter()
         chunks = [
             self.backend.run(imgs[i : i + self.batch_size], heatmaps[i : i + self.batch_size])
