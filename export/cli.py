@@ -14,13 +14,21 @@ from pcan_serve.errors import BackendUnavailable, PCANError
 
 from .verify import VerificationFailed, skeleton_for
 
-app = typer.Typer(help="Export PCAN to ONNX or TensorRT, verified against the source runtime.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Export PCAN to ONNX or TensorRT, verified against the source runtime.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 err = Console(stderr=True)
 
-SampleOpt = Annotated[Path | None, typer.Option(
-    "--sample", help="Video to verify on (skeleton: --sample-skeleton or beside it). "
-    "Default: the NTU sample from PCAN_SAMPLE_DIR or shared/data/ntu60_sample, if present.")]
+SampleOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sample",
+        help="Video to verify on (skeleton: --sample-skeleton or beside it). "
+        "Default: the NTU sample from PCAN_SAMPLE_DIR or shared/data/ntu60_sample, if present.",
+    ),
+]
 SkeletonOpt = Annotated[Path | None, typer.Option("--sample-skeleton", help="Skeleton json of --sample.")]
 
 
@@ -55,12 +63,13 @@ def _size(n: int) -> str:
 
 @app.command()
 def onnx(
-    checkpoint: Annotated[str, typer.Option(help="PCAN/RGBPoseConv3D checkpoint (.pth), or 'none' for "
-                                            "untrained weights of --preset.")],
+    checkpoint: Annotated[
+        str, typer.Option(help="PCAN/RGBPoseConv3D checkpoint (.pth), or 'none' for untrained weights of --preset.")
+    ],
     output: Annotated[Path, typer.Option(help="Where to write the .onnx file.")],
     preset: Annotated[str | None, typer.Option(help="ntu60 | tiny; default: the checkpoint's own, else ntu60.")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset (17 or newer).")] = 17,
-    verify: Annotated[bool, typer.Option(help="Compare ONNX Runtime with PyTorch; fail above tolerance.")] = True,
+    verify: Annotated[bool, typer.Option(help="Compare ONNX Runtime with PyTorch fp64; fail above tolerance.")] = True,
     tolerance: Annotated[float, typer.Option(help="Max abs difference of probabilities.")] = 1e-4,
     fusion_weights: Annotated[str, typer.Option(help="Late-fusion weights RGB:POSE stored in the file.")] = "1:1",
     sample: SampleOpt = None,
@@ -79,16 +88,27 @@ def onnx(
     chosen = _sample(sample, sample_skeleton)
     source = None if checkpoint.lower() == "none" else checkpoint
     try:
-        result = export_verified_onnx(source, output, preset=preset, opset=opset, verify=verify, sample=chosen,
-                                      tolerance=tolerance, fusion_weights=weights, console=err)
+        result = export_verified_onnx(
+            source,
+            output,
+            preset=preset,
+            opset=opset,
+            verify=verify,
+            sample=chosen,
+            tolerance=tolerance,
+            fusion_weights=weights,
+            console=err,
+        )
     except VerificationFailed as exc:
         _fail(f"{exc}; {output} was not written", 1)
     except (PCANError, ValueError) as exc:
         _fail(str(exc), 1)
-    err.print(f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, pcan-{result.meta.config.name}, "
-              f"weights {result.meta.weights}, fused head {'trained' if result.meta.fused_head else 'untrained'}) "
-              f"export {result.export_seconds:.1f} s" + (f", verify {result.verify_seconds:.1f} s" if verify else ""),
-              soft_wrap=True)
+    err.print(
+        f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, pcan-{result.meta.config.name}, "
+        f"weights {result.meta.weights}, fused head {'trained' if result.meta.fused_head else 'untrained'}) "
+        f"export {result.export_seconds:.1f} s" + (f", verify {result.verify_seconds:.1f} s" if verify else ""),
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -118,15 +138,28 @@ def tensorrt(
         _fail(str(exc), 2)
     chosen = _sample(sample, sample_skeleton)
     try:
-        result = export_verified_engine(onnx_path, output, fp16=fp16, min_batch=min_batch, opt_batch=opt_batch,
-                                        max_batch=max_batch, verify=verify, sample=chosen, tolerance=tolerance,
-                                        workspace_gib=workspace_gib, console=err)
+        result = export_verified_engine(
+            onnx_path,
+            output,
+            fp16=fp16,
+            min_batch=min_batch,
+            opt_batch=opt_batch,
+            max_batch=max_batch,
+            verify=verify,
+            sample=chosen,
+            tolerance=tolerance,
+            workspace_gib=workspace_gib,
+            console=err,
+        )
     except VerificationFailed as exc:
         _fail(f"{exc}; {output} was not written", 1)
     except (PCANError, ValueError, RuntimeError) as exc:
         _fail(str(exc), 1)
-    err.print(f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, build {result.build_seconds:.1f} s) "
-              f"and {result.sidecar.name}", soft_wrap=True)
+    err.print(
+        f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, build {result.build_seconds:.1f} s) "
+        f"and {result.sidecar.name}",
+        soft_wrap=True,
+    )
 
 
 def main() -> None:

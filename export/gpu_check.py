@@ -1,8 +1,8 @@
 """Export checks that need an NVIDIA GPU; run through ``bash export/gpu_check.sh`` on a CUDA machine.
 
 1. The full model (randomised weights, export.synthetic) is exported and verified on CPU as usual.
-2. The ONNX file is compared with PyTorch on CUDA: fp32 with TF32 off (tolerance 1e-4) and the serving
-   path TorchBackend uses on CUDA, fp16 autocast (tolerance 1e-2: the same bound as a TensorRT fp16 build).
+2. PyTorch on CUDA is compared with the fp64 CPU reference: fp32 with TF32 off (tolerance 1e-4) and the
+   serving path TorchBackend uses on CUDA, fp16 autocast (tolerance 1e-2: the bound of a TensorRT fp16 build).
 3. TensorRT: where it imports, fp32 and fp16 engines are built and verified against ONNX Runtime;
    where it does not, ``pcan export tensorrt`` must exit 2 with the install hint.
 Writes ``gpu_check.json`` (and prints the tables) into --out; exits 1 if any check failed.
@@ -25,7 +25,7 @@ from pcan_serve.model import build_pcan
 
 from .onnx_export import export_verified_onnx
 from .synthetic import randomise_weights
-from .verify import FP16_TOLERANCE, FP32_TOLERANCE, default_sample, ort_runner, run_verification, standard_cases
+from .verify import FP16_TOLERANCE, FP32_TOLERANCE, default_sample, run_verification, standard_cases, torch_runner
 
 app = typer.Typer(add_completion=False)
 console = Console()
@@ -65,27 +65,36 @@ def main(out: Annotated[Path, typer.Option()], preset: Annotated[str, typer.Opti
     out.mkdir(parents=True, exist_ok=True)
     import onnxruntime as ort
 
-    results: dict[str, Any] = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
-                               "onnxruntime": ort.__version__, "ort_providers": ort.get_available_providers()}
+    results: dict[str, Any] = {
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0),
+        "onnxruntime": ort.__version__,
+        "ort_providers": ort.get_available_providers(),
+    }
     ok = True
     ckpt = save_checkpoint(randomise_weights(build_pcan(preset)), out / f"{preset}_random.pth")
     onnx_path = out / f"{preset}.onnx"
     exported = export_verified_onnx(ckpt, onnx_path, console=console)
-    results["onnx"] = {"export_seconds": round(exported.export_seconds, 2), "bytes": exported.size_bytes,
-                       "cpu_max_abs_diff": exported.report.max_abs_diff}
+    results["onnx"] = {
+        "export_seconds": round(exported.export_seconds, 2),
+        "bytes": exported.size_bytes,
+        "cpu_max_abs_diff": exported.report.max_abs_diff,
+    }
     model, info = load_model(ckpt)
     notes: list[str] = []
     cases = standard_cases(info.config, (1, 4), default_sample(), notes)
-    reference = ort_runner(onnx_path)
+    reference = torch_runner(model)  # fp64 on CPU, before the model moves to the GPU
     for label, fp16, tol in (("fp32", False, FP32_TOLERANCE), ("fp16-autocast", True, FP16_TOLERANCE)):
         run = _torch_cuda_runner(model, fp16)
-        report = run_verification(reference, run, cases, tol, "ONNX Runtime (CPU)", f"PyTorch CUDA {label}")
+        report = run_verification(reference, run, cases, tol, "PyTorch (CPU, fp64)", f"PyTorch CUDA {label}")
         report.notes += notes
         report.print(console)
         ok &= report.ok
-        results[f"torch_cuda_{label}"] = {"max_abs_diff": report.max_abs_diff, "ok": report.ok,
-                                          "latency_ms_batch1": round(_latency_ms(run, cases[0].imgs,
-                                                                                 cases[0].heatmaps), 2)}
+        results[f"torch_cuda_{label}"] = {
+            "max_abs_diff": report.max_abs_diff,
+            "ok": report.ok,
+            "latency_ms_batch1": round(_latency_ms(run, cases[0].imgs, cases[0].heatmaps), 2),
+        }
     results["tensorrt"] = _tensorrt(onnx_path, out)
     ok &= results["tensorrt"]["ok"]
     results["ok"] = bool(ok)
@@ -100,8 +109,20 @@ def _tensorrt(onnx_path: Path, out: Path) -> dict[str, Any]:
     try:
         import tensorrt  # noqa: F401
     except ImportError:
-        proc = subprocess.run([sys.executable, "-m", "export.cli", "tensorrt", "--onnx", str(onnx_path),
-                               "--output", str(out / "x.engine")], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "export.cli",
+                "tensorrt",
+                "--onnx",
+                str(onnx_path),
+                "--output",
+                str(out / "x.engine"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         text = proc.stdout + proc.stderr
         ok = proc.returncode == 2 and "pypi.nvidia.com" in text
         console.print(f"TensorRT not installed: `pcan export tensorrt` exit {proc.returncode}: {text.strip()}")
@@ -112,10 +133,14 @@ def _tensorrt(onnx_path: Path, out: Path) -> dict[str, Any]:
     for fp16 in (False, True):
         engine = out / f"model_{'fp16' if fp16 else 'fp32'}.engine"
         try:
-            res = export_verified_engine(onnx_path, engine, fp16=fp16, min_batch=1, opt_batch=4, max_batch=8,
-                                         console=console)
-            results[engine.stem] = {"build_seconds": round(res.build_seconds, 1), "bytes": res.size_bytes,
-                                    "max_abs_diff": res.report.max_abs_diff}
+            res = export_verified_engine(
+                onnx_path, engine, fp16=fp16, min_batch=1, opt_batch=4, max_batch=8, console=console
+            )
+            results[engine.stem] = {
+                "build_seconds": round(res.build_seconds, 1),
+                "bytes": res.size_bytes,
+                "max_abs_diff": res.report.max_abs_diff,
+            }
         except Exception as exc:  # record and go on to the other precision
             results[engine.stem] = {"error": f"{type(exc).__name__}: {exc}"}
             results["ok"] = False

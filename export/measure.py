@@ -35,7 +35,7 @@ def time_ab(runs: dict, imgs, heatmaps, n: int) -> dict[str, list[float]]:
     for k in names:
         runs[k](imgs, heatmaps)
     for i in range(n):
-        for k in (names if i % 2 == 0 else names[::-1]):
+        for k in names if i % 2 == 0 else names[::-1]:
             start = time.perf_counter()
             runs[k](imgs, heatmaps)
             times[k].append((time.perf_counter() - start) * 1000)
@@ -59,8 +59,8 @@ def main(
         result = export_verified_onnx(checkpoint, Path(tmp) / "model.onnx", verify=False)
         model, info = load_model(checkpoint)
         case = random_case(info.config, 1)
-        times = time_ab({"torch": torch_runner(model), "onnxruntime": ort_runner(result.path, threads)},
-                        case.imgs, case.heatmaps, runs)
+        runners = {"torch": torch_runner(model, torch.float32), "onnxruntime": ort_runner(result.path, threads)}
+        times = time_ab(runners, case.imgs, case.heatmaps, runs)
     medians = {k: statistics.median(v) for k, v in times.items()}
     table = Table(title=f"pcan-{info.config.name}, one clip, CPU, {threads} threads, median of {runs}")
     for col in ("runtime", "median ms", "min ms", "max ms"):
@@ -68,13 +68,20 @@ def main(
     for k, v in times.items():
         table.add_row(k, f"{medians[k]:.1f}", f"{min(v):.1f}", f"{max(v):.1f}")
     console.print(table)
-    summary = {"preset": info.config.name, "threads": threads, "runs": runs,
-               "export_seconds": round(result.export_seconds, 2), "onnx_bytes": result.size_bytes,
-               "median_ms": {k: round(v, 2) for k, v in medians.items()},
-               "samples_ms": {k: [round(x, 2) for x in v] for k, v in times.items()},
-               "onnxruntime_speedup": round(medians["torch"] / medians["onnxruntime"], 3)}
-    console.print(f"export {result.export_seconds:.1f} s, ONNX {result.size_bytes / 2**20:.1f} MiB, "
-                  f"ORT/torch speed-up x{summary['onnxruntime_speedup']}")
+    summary = {
+        "preset": info.config.name,
+        "threads": threads,
+        "runs": runs,
+        "export_seconds": round(result.export_seconds, 2),
+        "onnx_bytes": result.size_bytes,
+        "median_ms": {k: round(v, 2) for k, v in medians.items()},
+        "samples_ms": {k: [round(x, 2) for x in v] for k, v in times.items()},
+        "onnxruntime_speedup": round(medians["torch"] / medians["onnxruntime"], 3),
+    }
+    console.print(
+        f"export {result.export_seconds:.1f} s, ONNX {result.size_bytes / 2**20:.1f} MiB, "
+        f"ORT/torch speed-up x{summary['onnxruntime_speedup']}"
+    )
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2))
 

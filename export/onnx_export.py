@@ -68,8 +68,10 @@ def _attach_meta(path: Path, meta: ModelMeta) -> None:
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, meta.to_json()
     proto.producer_name = "pcan"
-    proto.doc_string = (f"PCAN {meta.config.name}: inputs imgs/heatmaps, outputs softmax probabilities "
-                        f"{', '.join(ONNX_OUTPUTS)} (fused head trained: {meta.fused_head})")
+    proto.doc_string = (
+        f"PCAN {meta.config.name}: inputs imgs/heatmaps, outputs softmax probabilities "
+        f"{', '.join(ONNX_OUTPUTS)} (fused head trained: {meta.fused_head})"
+    )
     onnx.save(proto, str(path))
 
 
@@ -84,10 +86,17 @@ def export_onnx(model: PCAN, meta: ModelMeta, output: str | Path, opset: int = D
     with warnings.catch_warnings(), torch.no_grad():
         # the TorchScript exporter's deprecation notice and tracer notes about Python scalars (head width)
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapped, (torch.from_numpy(example.imgs), torch.from_numpy(example.heatmaps)),
-                          str(output), dynamo=False, input_names=list(ONNX_INPUTS),
-                          output_names=list(ONNX_OUTPUTS), dynamic_axes=axes, opset_version=opset,
-                          do_constant_folding=True)
+        torch.onnx.export(
+            wrapped,
+            (torch.from_numpy(example.imgs), torch.from_numpy(example.heatmaps)),
+            str(output),
+            dynamo=False,
+            input_names=list(ONNX_INPUTS),
+            output_names=list(ONNX_OUTPUTS),
+            dynamic_axes=axes,
+            opset_version=opset,
+            do_constant_folding=True,
+        )
     _attach_meta(output, meta)
     onnx.checker.check_model(str(output), full_check=True)
     if read_onnx_meta(output) != meta:
@@ -108,10 +117,17 @@ class ExportResult:
 Sample = tuple[Path, Path] | None | Literal["auto"]
 
 
-def export_verified_onnx(checkpoint: str | Path | None, output: str | Path, preset: str | None = None,
-                         opset: int = DEFAULT_OPSET, verify: bool = True, sample: Sample = "auto",
-                         tolerance: float = FP32_TOLERANCE, fusion_weights: tuple[float, float] = (1.0, 1.0),
-                         console: Console | None = None) -> ExportResult:
+def export_verified_onnx(
+    checkpoint: str | Path | None,
+    output: str | Path,
+    preset: str | None = None,
+    opset: int = DEFAULT_OPSET,
+    verify: bool = True,
+    sample: Sample = "auto",
+    tolerance: float = FP32_TOLERANCE,
+    fusion_weights: tuple[float, float] = (1.0, 1.0),
+    console: Console | None = None,
+) -> ExportResult:
     """Export ``checkpoint`` (None: untrained ``preset``) and keep the file only if ORT matches PyTorch.
 
     The graph is written to ``<output>.partial`` and renamed onto ``output`` after verification, so a
@@ -131,10 +147,10 @@ def export_verified_onnx(checkpoint: str | Path | None, output: str | Path, pres
         start = time.perf_counter()
         if verify:
             notes: list[str] = []
-            cases = standard_cases(info.config, VERIFY_BATCHES, default_sample() if sample == "auto" else sample,
-                                   notes)
-            report = run_verification(torch_runner(model), ort_runner(partial), cases, tolerance,
-                                      "PyTorch (CPU, fp32)", "ONNX Runtime (CPU)")
+            cases = standard_cases(info.config, VERIFY_BATCHES, default_sample() if sample == "auto" else sample, notes)
+            report = run_verification(
+                torch_runner(model), ort_runner(partial), cases, tolerance, "PyTorch (CPU, fp64)", "ONNX Runtime (CPU)"
+            )
             report.notes += notes
             report.print(console)
             report.raise_for_failure()

@@ -70,8 +70,15 @@ def _network_flags(trt: ModuleType) -> int:
     return 1 << int(flag) if major < 10 and flag is not None else 0
 
 
-def build_engine(onnx_path: str | Path, output: str | Path, fp16: bool = False, min_batch: int = 1,
-                 opt_batch: int = 4, max_batch: int = 8, workspace_gib: float = DEFAULT_WORKSPACE_GIB) -> Path:
+def build_engine(
+    onnx_path: str | Path,
+    output: str | Path,
+    fp16: bool = False,
+    min_batch: int = 1,
+    opt_batch: int = 4,
+    max_batch: int = 8,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
+) -> Path:
     """Parse ``onnx_path``, build a serialized engine for batch sizes [min, max] (tuned for opt), write it.
 
     fp32 builds switch TF32 off so they can be held to the fp32 tolerance; ``fp16`` lets TensorRT pick
@@ -125,10 +132,19 @@ class EngineResult:
 Sample = tuple[Path, Path] | None | Literal["auto"]
 
 
-def export_verified_engine(onnx_path: str | Path, output: str | Path, fp16: bool = False, min_batch: int = 1,
-                           opt_batch: int = 4, max_batch: int = 8, verify: bool = True, sample: Sample = "auto",
-                           tolerance: float | None = None, workspace_gib: float = DEFAULT_WORKSPACE_GIB,
-                           console: Console | None = None) -> EngineResult:
+def export_verified_engine(
+    onnx_path: str | Path,
+    output: str | Path,
+    fp16: bool = False,
+    min_batch: int = 1,
+    opt_batch: int = 4,
+    max_batch: int = 8,
+    verify: bool = True,
+    sample: Sample = "auto",
+    tolerance: float | None = None,
+    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
+    console: Console | None = None,
+) -> EngineResult:
     """Build the engine, verify it against ONNX Runtime (CPU) at min/opt/max batch and on the sample."""
     console = console or Console(stderr=True)
     _check_batches(min_batch, opt_batch, max_batch)
@@ -146,13 +162,25 @@ def export_verified_engine(onnx_path: str | Path, output: str | Path, fp16: bool
         sidecars[0].write_text(meta.to_json())
         if verify:
             notes: list[str] = []
-            cases = [at_least(c, min_batch) for c in standard_cases(
-                meta.config, (min_batch, opt_batch, max_batch), default_sample() if sample == "auto" else sample,
-                notes)]
+            cases = [
+                at_least(c, min_batch)
+                for c in standard_cases(
+                    meta.config,
+                    (min_batch, opt_batch, max_batch),
+                    default_sample() if sample == "auto" else sample,
+                    notes,
+                )
+            ]
             tol = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
             engine = TensorRTBackend(partial)
-            report = run_verification(ort_runner(onnx_path), engine.run, cases, tol, "ONNX Runtime (CPU)",
-                                      f"TensorRT ({'fp16' if fp16 else 'fp32'})")
+            report = run_verification(
+                ort_runner(onnx_path),
+                engine.run,
+                cases,
+                tol,
+                "ONNX Runtime (CPU)",
+                f"TensorRT ({'fp16' if fp16 else 'fp32'})",
+            )
             report.notes += notes
             report.print(console)
             report.raise_for_failure()

@@ -9,7 +9,7 @@ BRANCHES = ("rgb", "pose", "fused")
 
 
 class ProbabilityModel(nn.Module):
-    """``(imgs, heatmaps) -> (p_rgb, p_pose, p_fused)``, each softmax over classes, float32 [N, C].
+    """``(imgs, heatmaps) -> (p_rgb, p_pose, p_fused)``, each softmax over classes, [N, C].
 
     The outputs are a tuple (not a dict) so the exporter names them positionally; the fused output is
     always present, and the file's metadata says whether it was trained.
@@ -21,4 +21,9 @@ class ProbabilityModel(nn.Module):
 
     def forward(self, imgs: torch.Tensor, heatmaps: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logits = self.model(imgs, heatmaps)
-        return tuple(torch.softmax(logits[b].float(), dim=1) for b in BRANCHES)
+        return tuple(torch.softmax(_at_least_fp32(logits[b]), dim=1) for b in BRANCHES)
+
+
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision logits (autocast) get an fp32 softmax; fp32 traces emit no Cast, fp64 stays fp64."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

@@ -29,8 +29,7 @@ def tiny_ckpt(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_onnx(tiny_ckpt, tmp_path_factory, sample_video, sample_skeleton) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    result = export_verified_onnx(tiny_ckpt, out, sample=(sample_video, sample_skeleton),
-                                  fusion_weights=(2.0, 1.0))
+    result = export_verified_onnx(tiny_ckpt, out, sample=(sample_video, sample_skeleton), fusion_weights=(2.0, 1.0))
     return out, result
 
 
@@ -87,7 +86,8 @@ def test_predictor_onnx_equals_checkpoint_on_ntu_sample(tiny_onnx, tiny_ckpt, sa
     path, _ = tiny_onnx
     a = Predictor.from_path(path, device="cpu").predict(sample_video, sample_skeleton, top_k=5)
     b = Predictor.from_path(tiny_ckpt, device="cpu", fusion_weights=(2.0, 1.0)).predict(
-        sample_video, sample_skeleton, top_k=5)
+        sample_video, sample_skeleton, top_k=5
+    )
     assert a["model"]["backend"] == "onnxruntime" and b["model"]["backend"] == "torch"
     assert a["fusion"] == b["fusion"] == "late_2:1"  # the fusion weights travelled in the file
     _assert_same_prediction(a, b)
@@ -113,8 +113,22 @@ def test_pcan_predict_cli_onnx_equals_checkpoint(tiny_onnx, tiny_ckpt, sample_vi
     rows = []
     for flag, model in (("--onnx", path), ("--checkpoint", tiny_ckpt)):
         out = tmp_path / f"{flag.strip('-')}.jsonl"
-        res = runner.invoke(cli.app, ["predict", str(sample_video), "--skeleton", str(sample_skeleton), flag,
-                                      str(model), "--device", "cpu", "--output", str(out), "--no-progress"])
+        res = runner.invoke(
+            cli.app,
+            [
+                "predict",
+                str(sample_video),
+                "--skeleton",
+                str(sample_skeleton),
+                flag,
+                str(model),
+                "--device",
+                "cpu",
+                "--output",
+                str(out),
+                "--no-progress",
+            ],
+        )
         assert res.exit_code == 0, res.output
         [row] = [json.loads(line) for line in out.read_text().splitlines()]
         rows.append(row)
@@ -130,8 +144,9 @@ def test_pcan_predict_cli_onnx_equals_checkpoint(tiny_onnx, tiny_ckpt, sample_vi
 
 def test_cli_export_untrained(tmp_path):
     out = tmp_path / "m" / "untrained.onnx"
-    res = runner.invoke(app, ["onnx", "--checkpoint", "none", "--preset", "tiny", "--output", str(out),
-                              "--opset", "18"])
+    res = runner.invoke(
+        app, ["onnx", "--checkpoint", "none", "--preset", "tiny", "--output", str(out), "--opset", "18"]
+    )
     assert res.exit_code == 0, res.output
     meta = read_onnx_meta(out)
     assert meta.weights == "untrained" and not meta.fused_head and meta.config.name == "tiny"
@@ -195,8 +210,9 @@ def test_full_model_export_verified(tmp_path):
     assert result.report.ok and result.report.max_abs_diff <= 1e-4
     assert {(c.case, c.batch) for c in result.report.comparisons} == {("random", 1), ("random", 4)}
     assert read_onnx_meta(out) == result.meta and result.meta.config.name == "ntu60"
-    assert [d.dim_value for d in onnx.load(str(out), load_external_data=False).graph.input[0]
-            .type.tensor_type.shape.dim[1:]] == [3, 8, 256, 256]
+    assert [
+        d.dim_value for d in onnx.load(str(out), load_external_data=False).graph.input[0].type.tensor_type.shape.dim[1:]
+    ] == [3, 8, 256, 256]
 
 
 def test_comparison_fails_on_drift_nan_missing_output_and_shape():

@@ -22,9 +22,10 @@ from pcan_serve.runtime.backends import tensorrt_sidecar
 
 runner = CliRunner()
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
-needs_trt = pytest.mark.skipif(not (HAVE_TRT and torch.cuda.is_available()),
-                               reason="needs TensorRT (pip install --extra-index-url https://pypi.nvidia.com "
-                                      "tensorrt) and a CUDA GPU")
+needs_trt = pytest.mark.skipif(
+    not (HAVE_TRT and torch.cuda.is_available()),
+    reason="needs TensorRT (pip install --extra-index-url https://pypi.nvidia.com tensorrt) and a CUDA GPU",
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +58,13 @@ def test_tensorrt_without_gpu_exits_2(tiny_onnx, tmp_path, monkeypatch):
     assert res.exit_code == 2 and "no CUDA GPU" in res.output
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--min-batch", "4", "--opt-batch", "2"], "min-batch"),
-    (["--onnx", "nothing.onnx"], "not found"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--min-batch", "4", "--opt-batch", "2"], "min-batch"),
+        (["--onnx", "nothing.onnx"], "not found"),
+    ],
+)
 def test_tensorrt_usage_errors_exit_2(tiny_onnx, tmp_path, args, words):
     base = {"--onnx": str(tiny_onnx), "--output": str(tmp_path / "x.engine")}
     for flag, value in zip(args[::2], args[1::2], strict=True):
@@ -72,11 +76,11 @@ def test_tensorrt_usage_errors_exit_2(tiny_onnx, tmp_path, args, words):
 @needs_trt
 @pytest.mark.gpu
 @pytest.mark.parametrize("fp16", [False, True])
-def test_engine_matches_onnxruntime_and_carries_metadata(tiny_onnx, tmp_path, fp16, sample_video,
-                                                         sample_skeleton):
+def test_engine_matches_onnxruntime_and_carries_metadata(tiny_onnx, tmp_path, fp16, sample_video, sample_skeleton):
     out = tmp_path / f"tiny_{'fp16' if fp16 else 'fp32'}.engine"
-    result = export_verified_engine(tiny_onnx, out, fp16=fp16, min_batch=1, opt_batch=2, max_batch=4,
-                                    sample=(sample_video, sample_skeleton))
+    result = export_verified_engine(
+        tiny_onnx, out, fp16=fp16, min_batch=1, opt_batch=2, max_batch=4, sample=(sample_video, sample_skeleton)
+    )
     assert out.exists() and result.report.ok
     assert result.report.max_abs_diff <= (1e-2 if fp16 else 1e-4)
     assert {c.batch for c in result.report.comparisons} == {1, 2, 4}
@@ -91,8 +95,21 @@ def test_engine_matches_onnxruntime_and_carries_metadata(tiny_onnx, tmp_path, fp
 @pytest.mark.gpu
 def test_engine_cli_writes_engine_and_sidecar(tiny_onnx, tmp_path):
     out = tmp_path / "cli.engine"
-    res = runner.invoke(app, ["tensorrt", "--onnx", str(tiny_onnx), "--output", str(out), "--max-batch", "2",
-                              "--opt-batch", "2", "--no-verify"])
+    res = runner.invoke(
+        app,
+        [
+            "tensorrt",
+            "--onnx",
+            str(tiny_onnx),
+            "--output",
+            str(out),
+            "--max-batch",
+            "2",
+            "--opt-batch",
+            "2",
+            "--no-verify",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert out.exists() and tensorrt_sidecar(out).exists()
     assert not Path(str(out) + ".partial").exists()
