@@ -2,7 +2,8 @@
 
 1. The full model (randomised weights, export.synthetic) is exported and verified on CPU as usual.
 2. PyTorch on CUDA is compared with the fp64 CPU reference: fp32 with TF32 off (tolerance 1e-4) and the
-   serving path TorchBackend uses on CUDA, fp16 autocast (tolerance 1e-2: the bound of a TensorRT fp16 build).
+   serving path TorchBackend uses on CUDA, fp16-autocast backbone with an fp32 head
+   (tolerance 1e-2: the bound of a TensorRT fp16 build).
 3. TensorRT: where it imports, fp32 and fp16 engines are built and verified against ONNX Runtime;
    where it does not, ``pcan export tensorrt`` must exit 2 with the install hint.
 Writes ``gpu_check.json`` (and prints the tables) into --out; exits 1 if any check failed.
@@ -32,15 +33,15 @@ console = Console()
 
 
 def _torch_cuda_runner(model: torch.nn.Module, fp16: bool):
-    from .wrapper import BRANCHES, ProbabilityModel
+    from pcan_serve.runtime.precision import mixed_precision_logits
 
-    wrapped = ProbabilityModel(model.cuda().eval())
+    model = model.cuda().eval()
 
     @torch.inference_mode()
     def run(imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
-        with torch.autocast("cuda", dtype=torch.float16, enabled=fp16):
-            outs = wrapped(torch.from_numpy(imgs).cuda(), torch.from_numpy(heatmaps).cuda())
-        return {b: o.float().cpu().numpy() for b, o in zip(BRANCHES, outs, strict=True)}
+        x, h = torch.from_numpy(imgs).cuda(), torch.from_numpy(heatmaps).cuda()
+        logits = mixed_precision_logits(model, x, h, torch.float16 if fp16 else None)  # as TorchBackend serves
+        return {b: torch.softmax(v.float(), 1).cpu().numpy() for b, v in logits.items()}
 
     return run
 

@@ -101,3 +101,21 @@ def test_bad_head_config_is_rejected():
     with pytest.raises(ValueError, match="unknown loss components"):
         bad = dataclasses.replace(cfg.head, loss_components=("rgb", "depth"), loss_weights=(1.0, 1.0))
         PCAN(dataclasses.replace(cfg, head=bad))
+
+
+def test_reduced_precision_runs_the_head_in_fp32():
+    """The serving policy (backbone autocast, head fp32), checked with bf16 autocast on the CPU."""
+    from pcan_serve.runtime.precision import mixed_precision_logits
+
+    torch.manual_seed(0)
+    model = build_pcan("tiny").eval()
+    imgs, hm, _ = _batch(2)
+    seen = {}
+    model.cls_head.fc_fused.register_forward_hook(lambda m, args, out: seen.update(dtype=out.dtype))
+    with torch.no_grad():
+        ref = model(imgs, hm)
+        mixed = mixed_precision_logits(model, imgs, hm, torch.bfloat16)
+    assert seen["dtype"] == torch.float32
+    for k in ("rgb", "pose", "fused"):
+        assert mixed[k].dtype == torch.float32
+        torch.testing.assert_close(mixed[k], ref[k], atol=5e-2, rtol=5e-2)  # bf16 backbone only

@@ -13,6 +13,7 @@ import torch
 from ..checkpoint import load_model
 from ..errors import BackendUnavailable, CheckpointError
 from .metadata import METADATA_KEY, ModelMeta
+from .precision import mixed_precision_logits
 
 
 class Backend(Protocol):
@@ -24,7 +25,7 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    """PyTorch eager; on CUDA the forward runs under fp16 autocast (softmax in fp32)."""
+    """PyTorch eager; on CUDA the backbone runs under fp16 autocast, the head in fp32 (``precision.py``)."""
 
     name = "torch"
 
@@ -42,8 +43,7 @@ class TorchBackend:
     def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
         x = torch.from_numpy(np.ascontiguousarray(imgs)).to(self.device)
         h = torch.from_numpy(np.ascontiguousarray(heatmaps)).to(self.device)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.fp16):
-            logits = self.model(x, h)
+        logits = mixed_precision_logits(self.model, x, h, torch.float16 if self.fp16 else None)
         keys = ("rgb", "pose", "fused") if self.meta.fused_head else ("rgb", "pose")
         return {k: torch.softmax(logits[k].float(), dim=1).cpu().numpy() for k in keys}
 
