@@ -116,15 +116,25 @@ class TensorRTBackend:
         self.device = "cuda"
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        _, _, max_shape = self.engine.get_tensor_profile_shape("imgs", 0)
+        self.max_batch = int(max_shape[0])  # larger batches are split to the optimisation profile's range
 
     def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
+        parts = [
+            self._run(imgs[i : i + self.max_batch], heatmaps[i : i + self.max_batch])
+            for i in range(0, len(imgs), self.max_batch)
+        ]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def _run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
         stream = torch.cuda.current_stream()
         inputs = {
             "imgs": torch.from_numpy(np.ascontiguousarray(imgs, np.float32)).cuda(),
             "heatmaps": torch.from_numpy(np.ascontiguousarray(heatmaps, np.float32)).cuda(),
         }
         for name, tensor in inputs.items():
-            self.context.set_input_shape(name, tuple(tensor.shape))
+            if not self.context.set_input_shape(name, tuple(tensor.shape)):
+                raise RuntimeError(f"TensorRT engine rejects {name} of shape {tuple(tensor.shape)}")
             self.context.set_tensor_address(name, tensor.data_ptr())
         outputs = {}
         for name in self.outputs:
