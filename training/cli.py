@@ -7,7 +7,7 @@ standalone as ``python -m training.cli train ...`` / ``python -m training.cli da
 failed gate (``--stop-on-failed-gate``); the diagnosis is in WORK_DIR/guard_report.md.
 """
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -17,7 +17,7 @@ EXIT_STOPPED_AT_GATE = 3
 data_app = typer.Typer(help="Datasets for training and tests.", no_args_is_help=True)
 
 
-class Launcher(str, Enum):
+class Launcher(StrEnum):
     none = "none"
     pytorch = "pytorch"
 
@@ -61,10 +61,10 @@ def train(
 def synth(
     out_dir: Path = typer.Argument(..., help="Folder to write the dataset into."),
     classes: int = typer.Option(4, "--classes", min=2, help="Number of motion classes (2-8)."),
-    videos_per_class: int = typer.Option(24, "--videos-per-class", min=2, help="Videos per class."),
+    videos_per_class: int = typer.Option(40, "--videos-per-class", min=2, help="Videos per class."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same dataset."),
     val_fraction: float = typer.Option(
-        1 / 3, "--val-fraction", min=0.0, max=0.9, help="Share held out as val."
+        0.2, "--val-fraction", min=0.0, max=0.9, help="Share held out as val."
     ),
 ) -> None:
     """Render a synthetic stick-figure action set (videos, skeletons, PoseDataset .pkl, manifests)."""

@@ -60,7 +60,8 @@ def _fmt(value: float | None) -> str:
 
 def _markdown(state: GuardState, work_dir: Path) -> str:
     out = [f"# PCAN guard report: {state.status.replace('_', ' ')}", ""]
-    out += [f"Config: `{state.config_file}`  ", "Settings: " + ", ".join(f"{k}={v}" for k, v in state.settings.items()), ""]
+    settings = ", ".join(f"{k}={v}" for k, v in state.settings.items())
+    out += [f"Config: `{state.config_file}`  ", f"Settings: {settings}", ""]
     out += ["## Baseline (the loaded checkpoint, validated before training)", ""]
     if state.baseline is None:
         out += ["No baseline: nothing was loaded (load_from is None) or validation is off.", ""]

@@ -11,6 +11,12 @@ Call :func:`apply` before importing ``mmaction``; it is idempotent.
    unpickle).
 4. ``mmcv-lite`` must be < 2.2 (mmaction2 asserts the mmcv version) and ``importlib_metadata`` must be
    installed: both are pinned in pyproject.toml, nothing to patch at run time.
+5. mmengine 0.10.7's ``init_dist('pytorch')`` calls ``torch.cuda.set_device(LOCAL_RANK)`` unconditionally,
+   which raises on a CPU-only torch build -> on hosts without CUDA, initialise the process group without
+   it (multi-process CPU training with gloo: tests, CI). CUDA hosts keep mmengine's own code.
+6. ``ColorJitter.adjust_hue`` adds a negative Python int to a uint8 array, which NumPy 2 refuses
+   (OverflowError; NumPy 1 silently widened it): switching ColorJitter on crashed training -> replace it
+   with the same hue rotation computed in int16 (OpenCV's 8-bit hue range is 0..179).
 """
 
 import sys
@@ -54,6 +60,37 @@ def _patch_mmengine_load() -> None:
     ckpt.CheckpointLoader._schemes[r""] = _load_local  # local paths; the other schemes are remote
 
 
+def _patch_cpu_dist_init() -> None:
+    import torch
+    from mmengine.dist import utils as dist_utils
+
+    if torch.cuda.is_available():
+        return
+    original = dist_utils._init_dist_pytorch
+
+    def _init_dist_pytorch(backend, init_backend="torch", **kwargs):
+        if init_backend != "torch":
+            return original(backend, init_backend=init_backend, **kwargs)
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+
+def _hue_shift(img: np.ndarray, factor: float) -> np.ndarray:
+    import cv2
+
+    hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+    hue = hsv[..., 0].astype(np.int16) + int(factor * 255)
+    hsv[..., 0] = np.mod(hue, 180).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+
+
+def _patch_color_jitter() -> None:
+    from mmaction.datasets.transforms import processing
+
+    processing.ColorJitter.adjust_hue = staticmethod(_hue_shift)
+
+
 def apply() -> None:
     global _applied
     if _applied:
@@ -61,4 +98,6 @@ def apply() -> None:
     _patch_numpy()
     _stub_drn()
     _patch_mmengine_load()
+    _patch_cpu_dist_init()
+    _patch_color_jitter()
     _applied = True

@@ -92,13 +92,6 @@ class PCANRecognizer(BaseModel):
         x_rgb, x_pose = self.backbone(imgs, heatmaps)
         return self.cls_head(x_rgb, x_pose)
 
-    def to_pcan(self) -> PCAN:
-        """A plain ``pcan_serve`` PCAN holding a copy of these weights (e.g. for export)."""
-        net = PCAN(self.pcan_config)
-        state = {k: v for k, v in self.state_dict().items() if not k.startswith("data_preprocessor.")}
-        net.load_state_dict(state)
-        return net
-
     @staticmethod
     def _flatten(inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
         imgs, heatmaps = inputs["imgs"], inputs["heatmap_imgs"]

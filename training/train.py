@@ -5,6 +5,7 @@ and ``data_prefix`` with it), so all data paths follow. On a machine without CUD
 switch to the gloo backend and a device-less DDP wrapper.
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,8 @@ def build_config(
             raise ConfigUsageError("--data-root given, but the config's dataloaders have no datasets")
     cfg.work_dir = str(work_dir or cfg.get("work_dir") or Path("work_dirs") / path.stem)
     cfg.launcher = launcher
+    if launcher == "pytorch" and "RANK" not in os.environ:
+        raise ConfigUsageError("--launcher pytorch runs under torchrun: torchrun --nproc_per_node N -m ... train ...")
     if launcher != "none" and not torch.cuda.is_available():  # CPU-only DDP (tests, CI)
         cfg.env_cfg.setdefault("dist_cfg", {})["backend"] = "gloo"
         cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False)

@@ -100,7 +100,7 @@ def predict(
     engine: Annotated[Path | None, typer.Option(help="TensorRT engine.")] = None,
     preset: Annotated[str | None, typer.Option(help="ntu60 | tiny (alone: untrained weights).")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto.")] = "auto",
-    top_k: Annotated[int, typer.Option("--top-k", min=1)] = 5,
+    top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Default: 5 (or the class count).")] = None,
     num_clips: Annotated[int, typer.Option("--num-clips", min=1, max=32)] = 1,
     fusion: Annotated[str, typer.Option(help="late | fused.")] = "late",
     output: Annotated[str, typer.Option("--output", "-o", help="OUT.jsonl | OUT.csv | - (stdout).")] = "-",
@@ -128,6 +128,7 @@ def predict(
         predictor = Predictor.from_path(
             models[0] if models else None, preset=preset, device=device, batch_size=batch_size
         )
+        top_k = top_k if top_k is not None else predictor.default_top_k()
         predictor.check_request(top_k=top_k, fusion=fusion, num_clips=num_clips)
     except (UsageError, PCANError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")

@@ -65,17 +65,20 @@ class Predictor:
             "fused_head": self.meta.fused_head,
         }
 
-    def check_request(self, top_k: int = 5, fusion: str = "late", num_clips: int = 1) -> None:
-        """Validate request parameters before any decoding work is spent on the item."""
+    def check_request(self, top_k: int | None = None, fusion: str | None = None, num_clips: int | None = None) -> None:
+        """Validate the request parameters given (None: not part of this request) before any decoding."""
         n = len(self.config.class_names)
-        if not 1 <= top_k <= n:
+        if top_k is not None and not 1 <= top_k <= n:
             raise InvalidRequest(f"top_k must be between 1 and {n}, got {top_k}")
-        if fusion not in ("late", "fused"):
+        if fusion is not None and fusion not in ("late", "fused"):
             raise InvalidRequest(f"fusion must be 'late' or 'fused', got {fusion!r}")
         if fusion == "fused" and not self.meta.fused_head:
             raise InvalidRequest("fusion 'fused' needs a trained fused head; this model has none (use 'late')")
-        if not 1 <= num_clips <= MAX_CLIPS:
+        if num_clips is not None and not 1 <= num_clips <= MAX_CLIPS:
             raise InvalidRequest(f"num_clips must be between 1 and {MAX_CLIPS}, got {num_clips}")
+
+    def default_top_k(self, wanted: int = 5) -> int:
+        return min(wanted, len(self.config.class_names))
 
     def prepare(self, video: Any, skeleton: Any, num_clips: int = 1, name: str | None = None) -> Prepared:
         self.check_request(num_clips=num_clips)

@@ -5,7 +5,7 @@
 #
 # Same pipelines, metric, hooks and guard as pcan_ntu60.py (which this inherits) with the `tiny` preset,
 # 64 px inputs, the synthetic set's classes and a from-scratch schedule: AdamW (a tiny model learns far
-# faster from scratch with it than with the fine-tuning recipe's SGD), batch 4, 10 epochs.
+# faster from scratch with it than with the fine-tuning recipe's SGD), batch 4, 5 epochs.
 # With `pcan data synth --classes K` (default 4), pass --cfg-options model.num_classes=K
 # model.class_names=[wave,squat,punch,kick,jumping_jack,march,arm_circles,bow] cut to the first K.
 _base_ = ['pcan_ntu60.py']
@@ -63,11 +63,11 @@ model = dict(
     loss_weights=[1.0, 1.2, 0.5, 0.8],
     dropout=0.2)
 
-max_epochs = 10
+max_epochs = 5
 warmup_epochs = 1
 train_cfg = dict(max_epochs=max_epochs)
 optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=0.005, weight_decay=0.0001),
+    optimizer=dict(_delete_=True, type='AdamW', lr=0.01, weight_decay=0.0001),
     clip_grad=dict(max_norm=40, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=warmup_epochs,

@@ -70,12 +70,13 @@ class PCANGuardHook(Hook):
         return metrics
 
     def _write(self, runner) -> None:
-        if is_main_process():
-            write_report(self.state, runner.work_dir, runner.cfg.pretty_text)
+        if is_main_process():  # the run's config text is only needed as the base of remedies
+            write_report(self.state, runner.work_dir, runner.cfg.pretty_text if self.state.remedies else None)
 
     def _add_remedies(self, branches: set[str], runner) -> None:
         known = {r.rule for r in self.state.remedies}
-        self.state.remedies += [r for r in remedies_for(branches, runner.cfg) if r.rule not in known]
+        new = remedies_for(branches, runner.cfg.to_dict())
+        self.state.remedies += [r for r in new if r.rule not in known]
 
     # -- hook points -----------------------------------------------------------------------------------
     def before_train(self, runner) -> None:

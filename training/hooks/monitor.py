@@ -67,7 +67,11 @@ class PCANMonitorHook(Hook):
         self._counts.clear()
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        components = {k[len("loss_"):]: float(v) for k, v in (outputs or {}).items() if k.startswith("loss_")}
+        components = {
+            k[len("loss_"):]: float(v.detach() if torch.is_tensor(v) else v)
+            for k, v in (outputs or {}).items()
+            if k.startswith("loss_")
+        }
         total = sum(components.values())
         if total <= 0:
             return

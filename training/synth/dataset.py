@@ -34,9 +34,9 @@ FPS = 25
 @dataclass(frozen=True)
 class SynthSpec:
     num_classes: int = 4
-    videos_per_class: int = 24
+    videos_per_class: int = 40
     seed: int = 0
-    val_fraction: float = 1 / 3
+    val_fraction: float = 0.2
     height: int = 96
     width: int = 128
     min_frames: int = 40

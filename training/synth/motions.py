@@ -50,7 +50,8 @@ def pose_from_limbs(lb: Limbs) -> np.ndarray:
     kp[1], kp[2] = head + [0.025, 0.02], head + [-0.025, 0.02]
     kp[3], kp[4] = head + [0.05, 0.0], head + [-0.05, 0.0]
     kp[5], kp[6] = l_sh, r_sh
-    for side, sh, arm, elbow, (e_i, w_i) in ((1, l_sh, lb.l_arm, lb.l_elbow, (7, 9)), (-1, r_sh, lb.r_arm, lb.r_elbow, (8, 10))):
+    arms = ((1, l_sh, lb.l_arm, lb.l_elbow, (7, 9)), (-1, r_sh, lb.r_arm, lb.r_elbow, (8, 10)))
+    for side, sh, arm, elbow, (e_i, w_i) in arms:
         kp[e_i] = sh + UPPER_ARM * _dir(arm, side)
         kp[w_i] = kp[e_i] + FOREARM * _dir(arm + elbow, side)
     for side, leg, knee, raise_, (h_i, k_i, a_i) in (
