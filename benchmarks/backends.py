@@ -68,7 +68,10 @@ def _torch(spec: Spec, bm: BenchModel, cuda: bool) -> Any:
     if spec.runtime == "torch-compile":
         if not cuda and not (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")):
             raise Unavailable("torch.compile (inductor) needs a C++ compiler on CPU, and none is on PATH")
-        backend.model = torch.compile(backend.model)  # compiled on the first call, i.e. during warm-up
+        # Backbone and head separately: the fp16 path calls them one by one (backbone under autocast, head
+        # in fp32), which would bypass a compiled whole model. Compiled on the first call (the warm-up).
+        backend.model.backbone = torch.compile(backend.model.backbone)
+        backend.model.cls_head = torch.compile(backend.model.cls_head)
     return backend
 
 

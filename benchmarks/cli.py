@@ -4,6 +4,7 @@ Module-level imports stay light (typer only): ``pcan`` mounts this app at start-
 Also runnable as ``python -m benchmarks.cli bench ...``.
 """
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -73,7 +74,7 @@ def bench(
     checkpoint: Annotated[Path | None, typer.Option(help="Weights to use (default: random, seeded).")] = None,
     video: Annotated[Path | None, typer.Option(help="Video (default: the NTU sample).")] = None,
     skeleton: Annotated[Path | None, typer.Option(help="Its skeleton JSON (default: the NTU sample's).")] = None,
-    concurrencies: Annotated[str, typer.Option(help="HTTP client concurrencies.")] = "1,4,16",
+    concurrencies: Annotated[str, typer.Option(help="HTTP client concurrencies.")] = "1,4,8",
 ) -> None:
     from rich.console import Console
 
@@ -104,8 +105,6 @@ def bench(
     for path in (settings.video, settings.skeleton):
         if not Path(path).is_file():
             err.print(f"[yellow]warning:[/yellow] {path} not found: stages that need the sample are skipped")
-    import time
-
     start = time.perf_counter()
     try:
         results = run(settings, log=lambda msg: err.print(f"[dim]{time.perf_counter() - start:6.1f}s {msg}[/dim]"))
@@ -113,8 +112,8 @@ def bench(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     files = write_outputs(results, settings.out)
-    typer.echo((settings.out / "bench.md").read_text(), err=True)
-    typer.echo("wrote " + ", ".join(str(p) for p in files), err=True)
+    typer.echo((settings.out / "bench.md").read_text())
+    err.print("wrote " + ", ".join(str(p) for p in files))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ class Settings:
     checkpoint: Path | None = None
     video: Path = SAMPLE_VIDEO
     skeleton: Path = SAMPLE_SKELETON
-    concurrencies: tuple[int, ...] = (1, 4, 16)
+    concurrencies: tuple[int, ...] = (1, 4, 8)
     seed: int = 0
 
     @classmethod

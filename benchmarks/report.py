@@ -153,6 +153,9 @@ def io_rows(res: Results) -> list[list[str]]:
     ]
 
 
+HTTP_HEADER = ["concurrency", "backend", "median ms", "p95 ms", "p99 ms", "n", "errors", "requests/s"]
+
+
 def http_rows(res: Results) -> list[list[str]]:
     return [
         [
@@ -162,6 +165,7 @@ def http_rows(res: Results) -> list[list[str]]:
             _f(r["p95_ms"]),
             _f(r["p99_ms"]),
             str(r["n"]),
+            str(r.get("errors", 0)),
             _f(r["throughput"], 2),
         ]
         for r in res.ok("http")
@@ -220,7 +224,7 @@ def render_markdown(res: Results) -> str:
         ),
         (
             "HTTP service",
-            ["concurrency", "backend", "median ms", "p95 ms", "p99 ms", "n", "requests/s"],
+            HTTP_HEADER,
             http_rows(res),
         ),
     ]
@@ -244,12 +248,20 @@ def headline(res: Results) -> list[str]:
     mm = _best(res, "e2e", "mmaction2")
     for r in res.ok("e2e"):
         if r["impl"] == "pcan" and mm is not None:
+            pace = f"{r['speedup']:.2f}x faster" if r["speedup"] >= 1 else f"{1 / r['speedup']:.2f}x slower"
             lines.append(
                 f"End to end, pcan ({r['backend']}, {r['device']} {r['precision']}) takes "
                 f"{r['median_ms']:.0f} ms per video against mmaction2's {mm['median_ms']:.0f} ms: "
-                f"{r['speedup']:.2f}x faster (paired {r['paired_speedup']:.2f}x), top-5 "
+                f"{pace} (paired per round: {r['paired_speedup']:.2f}x), top-5 "
                 f"{'identical' if r.get('top5_match_mmaction2') else 'DIFFERENT'}."
             )
+    best = _best(res, "e2e")
+    if best and best.get("breakdown_ms", {}).get("decode"):
+        share = best["breakdown_ms"]["decode"] / best["median_ms"]
+        lines.append(
+            f"Decoding the sampled frames is {100 * share:.0f} % of pcan's fastest end-to-end time "
+            f"({best['backend']}, {best['device']} {best['precision']})."
+        )
     for r in res.ok("model"):
         if r["backend"] == "onnxruntime" and r.get("speedup"):
             lines.append(
@@ -280,11 +292,10 @@ def command_line(meta: dict[str, Any]) -> str:
 def render_readme_section(res: Results) -> str:
     """The README's "Performance" section: headline, the end-to-end and model tables, how to reproduce."""
     meta = res.meta
-    preset = meta.get("model", {}).get("preset", "?")
     parts = [
         "## Performance",
         "",
-        f"Measured with `pcan bench --preset {preset}` on {environment_line(meta)}",
+        f"Measured with `{command_line(meta)}` on {environment_line(meta)}",
         "",
         *[f"- {line}" for line in headline(res)],
         "",
@@ -300,10 +311,17 @@ def render_readme_section(res: Results) -> str:
         ]
     if model_rows(res):
         parts += ["Model forward per backend and batch size:", "", _table(MODEL_HEADER, model_rows(res)), ""]
+    if http_rows(res):
+        parts += [
+            "HTTP `POST /predict` (`pcan serve`), one video per request:",
+            "",
+            _table(HTTP_HEADER, http_rows(res)),
+            "",
+        ]
     parts += [
         "Medians of interleaved runs after warm-up; p95/p99 from the same samples (few samples: p99 is "
-        "close to the maximum). Reproduce: `pcan bench` (full, writes `benchmarks/results/`) or "
-        "`pcan bench --quick` (tiny model, under a minute). Plots: `benchmarks/results/*.png`.",
+        "close to the maximum). Reproduce with the command above (it writes JSON, Markdown and the plots to "
+        "`benchmarks/results/`); `pcan bench --quick` is the one-minute smoke run on the tiny model.",
         "",
     ]
     return "\n".join(parts)

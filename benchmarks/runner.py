@@ -88,8 +88,13 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> Results:
         missing = [str(p) for p in (settings.video, settings.skeleton) if not Path(p).is_file()]
         for stage in [s for s in STAGES if s in settings.stages]:
             if missing and stage in NEEDS_SAMPLE:
-                results.add(skipped(stage, f"input not found: {', '.join(missing)} (give --video/--skeleton or set "
-                                    "PCAN_SAMPLE_DIR)", preset=bm.preset))
+                results.add(
+                    skipped(
+                        stage,
+                        f"input not found: {', '.join(missing)} (give --video/--skeleton or set PCAN_SAMPLE_DIR)",
+                        preset=bm.preset,
+                    )
+                )
                 continue
             log(f"stage {stage}")
             try:

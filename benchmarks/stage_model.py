@@ -31,8 +31,10 @@ def sample_inputs(ctx: Context) -> tuple[dict[str, np.ndarray], str]:
 
     rng = np.random.default_rng(s.seed)
     imgs_shape, heat_shape = input_shapes(ctx.model.config, 1)
-    inputs = {"imgs": rng.standard_normal(imgs_shape, dtype=np.float32),
-              "heatmaps": rng.random(heat_shape, dtype=np.float32)}
+    inputs = {
+        "imgs": rng.standard_normal(imgs_shape, dtype=np.float32),
+        "heatmaps": rng.random(heat_shape, dtype=np.float32),
+    }
     return inputs, "random (sample video not found)"
 
 

@@ -18,8 +18,11 @@ COMMON_FIELDS = ("stage", "impl", "backend", "device", "precision", "batch", "pr
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, sample_video, sample_skeleton) -> Path:
     out = tmp_path_factory.mktemp("bench")
-    res = runner.invoke(bench_app, ["bench", "--quick", "--out", str(out), "--video", str(sample_video),
-                                    "--skeleton", str(sample_skeleton)], catch_exceptions=False)
+    res = runner.invoke(
+        bench_app,
+        ["bench", "--quick", "--out", str(out), "--video", str(sample_video), "--skeleton", str(sample_skeleton)],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -92,7 +95,22 @@ def test_pcan_cli_mounts_bench():
 def test_bad_options_are_usage_errors(tmp_path):
     res = runner.invoke(bench_app, ["bench", "--quick", "--stages", "decode,nonsense", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "nonsense" in res.output
-    res = runner.invoke(bench_app, ["bench", "--quick", "--backends", "tensorflow", "--stages", "model",
-                                    "--out", str(tmp_path)])
+    res = runner.invoke(
+        bench_app, ["bench", "--quick", "--backends", "tensorflow", "--stages", "model", "--out", str(tmp_path)]
+    )
     assert res.exit_code == 2 and "tensorflow" in res.output
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_http_stage_measures_a_real_server(tmp_path, sample_video, sample_skeleton):
+    args = ["bench", "--preset", "tiny", "--stages", "http", "--concurrencies", "1,2", "--repeats", "2"]
+    args += ["--out", str(tmp_path), "--video", str(sample_video), "--skeleton", str(sample_skeleton)]
+    res = runner.invoke(bench_app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    records = [r for r in json.loads((tmp_path / "bench.json").read_text())["records"] if r["stage"] == "http"]
+    assert [r["concurrency"] for r in records] == [1, 2]
+    for rec in records:
+        assert rec["status"] == "ok" and rec["errors"] == 0
+        assert rec["n"] == max(2, 2 * rec["concurrency"]) and rec["throughput_unit"] == "requests/s"
+    _png_size(tmp_path / "http_latency.png")
+    assert "## HTTP service" in (tmp_path / "bench.md").read_text()

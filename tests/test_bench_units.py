@@ -28,8 +28,7 @@ def test_interleave_drops_a_failing_contender_with_its_reason():
 
 
 def test_interleave_budget_stops_after_min_repeats():
-    t = interleave([Contender("slow", lambda _: sum(range(20000)))], repeats=50, warmup=0, budget_s=0.0,
-                   min_repeats=3)
+    t = interleave([Contender("slow", lambda _: sum(range(20000)))], repeats=50, warmup=0, budget_s=0.0, min_repeats=3)
     assert t.rounds == 3 and t.stopped_by_budget
 
 
@@ -62,11 +61,20 @@ def test_flops_per_cycle_from_cpu_flags():
     assert flops_per_cycle(set())[0] == 8
 
 
-@pytest.mark.parametrize(("name", "variant"), [
-    ("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H100 PCIe", "H100 PCIe"), ("NVIDIA H100 NVL", "H100 NVL"),
-    ("NVIDIA H200", "H200 SXM"), ("NVIDIA A100-SXM4-80GB", "A100"), ("NVIDIA A10", "A10"), ("NVIDIA L4", "L4"),
-    ("NVIDIA L40S", "L40S"), ("Tesla T4", "T4"),
-])
+@pytest.mark.parametrize(
+    ("name", "variant"),
+    [
+        ("NVIDIA H100 80GB HBM3", "H100 SXM"),
+        ("NVIDIA H100 PCIe", "H100 PCIe"),
+        ("NVIDIA H100 NVL", "H100 NVL"),
+        ("NVIDIA H200", "H200 SXM"),
+        ("NVIDIA A100-SXM4-80GB", "A100"),
+        ("NVIDIA A10", "A10"),
+        ("NVIDIA L4", "L4"),
+        ("NVIDIA L40S", "L40S"),
+        ("Tesla T4", "T4"),
+    ],
+)
 def test_gpu_peak_table_matches_the_right_sku(name, variant):
     found = gpu_peak(name)
     assert found is not None and found[0] == variant
@@ -84,8 +92,17 @@ def test_peak_for_fp32_cuda_uses_tf32_when_cudnn_allows_it():
 def test_reports_show_comparisons_and_skip_reasons():
     res = Results(meta={"model": {"preset": "tiny", "weights": "random (seed 0)"}, "device": "cpu"})
     mm = measured("e2e", "mmaction2", "torch-eager", [300.0, 310.0, 305.0], batch=1, preset="tiny", unit="videos/s")
-    ours = measured("e2e", "pcan", "onnxruntime", [100.0, 101.0, 99.0], batch=1, preset="tiny", unit="videos/s",
-                    breakdown_ms={"decode": 60.0, "preprocess": 10.0, "inference": 30.0}, top5_match_mmaction2=True)
+    ours = measured(
+        "e2e",
+        "pcan",
+        "onnxruntime",
+        [100.0, 101.0, 99.0],
+        batch=1,
+        preset="tiny",
+        unit="videos/s",
+        breakdown_ms={"decode": 60.0, "preprocess": 10.0, "inference": 30.0},
+        top5_match_mmaction2=True,
+    )
     compare(ours, mm)
     res.add(ours, mm, skipped("model", "TensorRT is not installed", backend="tensorrt", device="cuda"))
     assert ours["speedup"] == pytest.approx(305.0 / 100.0, abs=1e-3)
