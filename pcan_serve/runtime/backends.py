@@ -38,11 +38,17 @@ class TorchBackend:
         self.device = device
         self.fp16 = device.startswith("cuda") if fp16 is None else fp16
         self.meta = ModelMeta(self.info.config, self.info.fused_head, self.info.weights)
+        # oneDNN's 3D convolutions run faster channels-last on CPU (full model, batch 1, 2 cores:
+        # 8.4 s -> 6.0 s; outputs equal to 4e-8). Not applied on CUDA, where it was not measured.
+        self.memory_format = torch.channels_last_3d if device == "cpu" else torch.contiguous_format
+        self.model = self.model.to(memory_format=self.memory_format)
 
     @torch.inference_mode()
     def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
-        x = torch.from_numpy(np.ascontiguousarray(imgs)).to(self.device)
-        h = torch.from_numpy(np.ascontiguousarray(heatmaps)).to(self.device)
+        x, h = (
+            torch.from_numpy(np.ascontiguousarray(a)).to(self.device).contiguous(memory_format=self.memory_format)
+            for a in (imgs, heatmaps)
+        )
         logits = mixed_precision_logits(self.model, x, h, torch.float16 if self.fp16 else None)
         keys = ("rgb", "pose", "fused") if self.meta.fused_head else ("rgb", "pose")
         return {k: torch.softmax(logits[k].float(), dim=1).cpu().numpy() for k in keys}
