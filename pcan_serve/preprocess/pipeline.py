@@ -2,24 +2,26 @@
 
 Order of work: the skeleton and the sampled frame indices fix the person box and the heatmaps as soon as one
 decoded frame has told the frame size; only the distinct sampled frames are decoded, chunk by chunk, and
-each chunk is cropped and resized right away, so memory stays bounded by one chunk of full-size frames.
+each frame is cropped, resized and normalised into its clip slots right away (while it is in cache), so
+memory stays bounded by one chunk of full-size frames and no intermediate array of resized frames exists.
 """
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import cache
+from contextlib import ExitStack, contextmanager
+from functools import partial
 
-import cv2
 import numpy as np
 
 from ..errors import InvalidRequest
 from ..model.config import PreprocessConfig
-from .buffers import huge_page_array
+from . import helper
+from .clips import RGBClips
 from .compact import Box, check_box, compact_box, shift_keypoints
 from .heatmaps import pose_heatmaps
+from .helper import Once
 from .limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, MAX_BOX_SCALE, MAX_CLIPS
-from .resize import crop_resize, resize_keypoints
+from .resize import resize_keypoints
 from .sampling import SamplePlan, sample_frames
 from .skeleton import (
     Skeleton,
@@ -45,60 +47,62 @@ def plan_clips(num_frames: int, num_clips: int, config: PreprocessConfig) -> Sam
     return sample_frames(num_frames, check_num_clips(num_clips), config.clip_len_rgb, config.clip_len_pose)
 
 
-def pose_inputs(
+def person_box(
     skeleton: Skeleton, plan: SamplePlan, frame_shape: tuple[int, int], config: PreprocessConfig
 ) -> tuple[Box, np.ndarray]:
-    """(person box in frame pixels, heatmaps float32 [num_clips, 17, clip_len_pose, h, w])."""
+    """(person box in frame pixels, keypoints of the sampled pose frames [M, F, 17, 2] in heatmap pixels)."""
     kp = frame_pixel_keypoints(skeleton, plan.pose, frame_shape)
     box = compact_box(kp, frame_shape, config.compact_padding, config.compact_threshold)
     check_box(box, frame_shape, MAX_BOX_SCALE)
     shift_keypoints(kp, box)
     kp = resize_keypoints(kp, box, config.resize)
     kp *= np.float32(config.heatmap_scaling)
+    return box, kp
+
+
+def box_heatmaps(skeleton: Skeleton, plan: SamplePlan, keypoint: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Heatmaps float32 [num_clips, 17, clip_len_pose, h, w] from :func:`person_box`'s keypoints."""
     size = config.heatmap_size
-    heatmaps = pose_heatmaps(
-        kp, skeleton.keypoint_score[:, plan.pose], (size, size), config.sigma, config.clip_len_pose
-    )
-    return box, heatmaps
+    score = skeleton.keypoint_score[:, plan.pose]
+    return pose_heatmaps(keypoint, score, (size, size), config.sigma, config.clip_len_pose)
+
+
+def pose_inputs(
+    skeleton: Skeleton, plan: SamplePlan, frame_shape: tuple[int, int], config: PreprocessConfig
+) -> tuple[Box, np.ndarray]:
+    """(person box in frame pixels, heatmaps float32 [num_clips, 17, clip_len_pose, h, w])."""
+    box, kp = person_box(skeleton, plan, frame_shape, config)
+    return box, box_heatmaps(skeleton, plan, kp, config)
 
 
 def normalize_clips(resized: np.ndarray, plan: SamplePlan, config: PreprocessConfig) -> np.ndarray:
-    """float32 [num_clips, 3, clip_len_rgb, R, R] = (pixel - mean) / std, from the resized distinct frames.
-
-    A uint8 pixel has 256 possible values, so each channel is one table lookup (cv2.LUT), written straight
-    into its plane of the output; the table holds mmaction2's float32 ``(x - mean) / std``, bit for bit.
-    """
-    slots = np.searchsorted(plan.rgb_unique, plan.rgb)
-    clip_len, size = config.clip_len_rgb, resized.shape[1]
-    tables = _normalize_tables(config.mean, config.std)
-    out = huge_page_array((plan.num_clips, 3, clip_len, size, size))
-    planes = [np.empty((clip_len * size, size), dtype=np.uint8) for _ in range(3)]
-    for clip in range(plan.num_clips):
-        take = slots[clip * clip_len : (clip + 1) * clip_len]
-        consecutive = bool((np.diff(take) == 1).all())  # usual for one clip: a view, no gather
-        frames = resized[take[0] : take[-1] + 1] if consecutive else resized[take]  # uint8 [T, R, R, 3]
-        cv2.split(frames.reshape(clip_len * size, size, 3), planes)
-        for c in range(3):
-            cv2.LUT(planes[c], tables[c], dst=out[clip, c].reshape(clip_len * size, size))
-    return out
-
-
-@cache
-def _normalize_tables(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, ...]:
-    values = np.arange(256, dtype=np.float32)
-    return tuple((values - np.float32(m)) / np.float32(s) for m, s in zip(mean, std, strict=True))
+    """float32 [num_clips, 3, clip_len_rgb, R, R] = (pixel - mean) / std, from the resized distinct frames."""
+    size = resized.shape[1]
+    clips = RGBClips((0, 0, size, size), (size, size), plan, config)
+    planes = [np.empty((size, size), dtype=np.uint8) for _ in range(3)]
+    for position, frame in enumerate(resized):
+        clips.write(position, frame, planes)
+    return clips.imgs
 
 
 def build_inputs(frames: np.ndarray, skeleton: Skeleton, plan: SamplePlan, config: PreprocessConfig) -> Inputs:
     """Model inputs from decoded frames: ``frames[i]`` is video frame ``plan.rgb_unique[i]``.
 
-    ``skeleton`` must already be fitted to the video (:func:`fit_to_video`).
+    ``skeleton`` must already be fitted to the video (:func:`fit_to_video`). The calling thread draws the
+    heatmaps, then joins the helper thread (when it is free) on the frames: frames are small pieces of
+    work, so when the helper is slow (other processes on its core) the caller waits for one frame at most.
     """
+    if len(frames) != len(plan.rgb_unique):
+        raise ValueError(f"{len(frames)} frames for the plan's {len(plan.rgb_unique)} distinct RGB frames")
     frame_shape = (int(frames.shape[1]), int(frames.shape[2]))
     check_frame_shape(skeleton, frame_shape)
-    box, heatmaps = pose_inputs(skeleton, plan, frame_shape, config)
-    resized = crop_resize(frames, box, config.resize)
-    return {"imgs": normalize_clips(resized, plan, config), "heatmaps": heatmaps}
+    box, kp = person_box(skeleton, plan, frame_shape, config)
+    clips = RGBClips(box, frame_shape, plan, config)
+    work = clips.work(np.arange(len(frames)), frames)
+    with helper.sharing(work.run):
+        heatmaps = box_heatmaps(skeleton, plan, kp, config)
+        work.run()
+    return {"imgs": clips.imgs, "heatmaps": heatmaps}
 
 
 def make_inputs(
@@ -126,26 +130,28 @@ def make_inputs(
         with clock("preprocess"):
             skel = fit_to_video(skel, vid.num_frames)
             plan = plan_clips(skel.num_frames, num_clips, cfg)
-            wanted = plan.rgb_unique
-            resized = huge_page_array((len(wanted), cfg.resize, cfg.resize, 3), np.uint8)
-        box = None
-        chunks = vid.iter_chunks(wanted)
-        while True:
-            with clock("decode"):
-                chunk = next(chunks, None)
-            if chunk is None:
-                break
-            positions, frames = chunk
+        clips = None
+        chunks = vid.iter_chunks(plan.rgb_unique)
+        with ExitStack() as stack:
+            while True:
+                with clock("decode"):
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    break
+                positions, frames = chunk
+                with clock("preprocess"):
+                    if clips is None:  # the first chunk tells the frame size
+                        frame_shape = (int(frames.shape[1]), int(frames.shape[2]))
+                        check_frame_shape(skel, frame_shape)
+                        box, kp = person_box(skel, plan, frame_shape, cfg)
+                        heatmaps = Once(partial(box_heatmaps, skel, plan, kp, cfg))
+                        clips = RGBClips(box, frame_shape, plan, cfg)
+                        stack.enter_context(helper.sharing(heatmaps))  # the heatmaps overlap the decoding
+                    clips.work(positions, frames).run()
+                del frames, chunk
             with clock("preprocess"):
-                if box is None:  # the first chunk tells the frame size
-                    frame_shape = (int(frames.shape[1]), int(frames.shape[2]))
-                    check_frame_shape(skel, frame_shape)
-                    box, heatmaps = pose_inputs(skel, plan, frame_shape, cfg)
-                crop_resize(frames, box, cfg.resize, out=resized[positions[0] : positions[-1] + 1])
-            del frames, chunk
-    with clock("preprocess"):
-        imgs = normalize_clips(resized, plan, cfg)
-    return {"imgs": imgs, "heatmaps": heatmaps}
+                inputs = {"imgs": clips.imgs, "heatmaps": heatmaps()}
+    return inputs
 
 
 class _Stopwatch:

@@ -8,29 +8,36 @@ on the same pixels, so the results are identical, at a fraction of the copying.
 import cv2
 import numpy as np
 
-from .buffers import huge_page_array
 from .compact import Box
 
 
-def crop_resize(frames: np.ndarray, box: Box, size: int, out: np.ndarray | None = None) -> np.ndarray:
-    """uint8 [N, size, size, 3]: each HxWx3 frame's box resized to size x size (bilinear, cv2)."""
-    if out is None:
-        out = huge_page_array((len(frames), size, size, frames.shape[-1]), np.uint8)
-    x0, y0, x1, y1 = box
-    height, width = frames.shape[1:3]
-    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
-        for i, frame in enumerate(frames):  # the box is a strided view: no copy at all
-            cv2.resize(frame[y0:y1, x0:x1], (size, size), dst=out[i], interpolation=cv2.INTER_LINEAR)
-        return out
-    # the zero border is the same for every frame: allocate it once, overwrite only the overlap
-    canvas = np.zeros((y1 - y0, x1 - x0, frames.shape[-1]), dtype=np.uint8)
-    ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    overlap = ix1 > ix0 and iy1 > iy0
-    for i, frame in enumerate(frames):
-        if overlap:
-            canvas[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = frame[iy0:iy1, ix0:ix1]
-        cv2.resize(canvas, (size, size), dst=out[i], interpolation=cv2.INTER_LINEAR)
-    return out
+class BoxResizer:
+    """Crops one box out of frames of one size and resizes it to ``size`` x ``size``, frame after frame."""
+
+    def __init__(self, box: Box, frame_shape: tuple[int, int], size: int, channels: int = 3) -> None:
+        x0, y0, x1, y1 = box
+        height, width = frame_shape
+        self.size = size
+        self._box = box
+        self._canvas: np.ndarray | None = None
+        if not (x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height):
+            # the zero border is the same for every frame: allocate it once, overwrite only the overlap
+            self._canvas = np.zeros((y1 - y0, x1 - x0, channels), dtype=np.uint8)
+            ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+            self._overlap = (slice(iy0, iy1), slice(ix0, ix1)) if ix1 > ix0 and iy1 > iy0 else None
+            self._inner = (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
+
+    def __call__(self, frame: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """``dst`` (uint8 [size, size, C]) = the box of ``frame`` (uint8 [H, W, C]), bilinear."""
+        if self._canvas is None:
+            x0, y0, x1, y1 = self._box
+            src = frame[y0:y1, x0:x1]  # a strided view: no copy at all
+        else:
+            if self._overlap is not None:
+                self._canvas[self._inner] = frame[self._overlap]
+            src = self._canvas
+        cv2.resize(src, (self.size, self.size), dst=dst, interpolation=cv2.INTER_LINEAR)
+        return dst
 
 
 def resize_keypoints(keypoint: np.ndarray, box: Box, size: int) -> np.ndarray:
