@@ -256,13 +256,14 @@ class PCANService:
         with upload:
             try:
                 predictor = await self._engine()
-                predictor.check_request(top_k=upload.top_k, fusion=upload.fusion, num_clips=upload.num_clips)
+                top_k = upload.top_k if upload.top_k is not None else predictor.default_top_k()
+                predictor.check_request(top_k=top_k, fusion=upload.fusion, num_clips=upload.num_clips)
                 item = await anyio.to_thread.run_sync(self._prepare, predictor, upload, limiter=self._limiter)
                 [out] = await self.model.to_async.infer([ModelInput(imgs=item.imgs, heatmaps=item.heatmaps)])
                 if out.error is not None:
                     raise RuntimeError(out.error)
                 item.timing_ms["inference"] = out.inference_ms
-                result = predictor.format(item, out.as_dict(), top_k=upload.top_k, fusion=upload.fusion)
+                result = predictor.format(item, out.as_dict(), top_k=top_k, fusion=upload.fusion)
             except Exception as exc:
                 return error_response(exc)  # type: ignore[return-value]
         for stage in ("decode", "preprocess", "inference"):

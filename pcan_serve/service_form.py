@@ -33,7 +33,7 @@ class PredictRequest:
     video_name: str
     video_path: Path
     skeleton: bytes
-    top_k: int = 5
+    top_k: int | None = None  # None: 5, or the class count when a model has fewer classes
     fusion: str = "late"
     num_clips: int = 1
 
