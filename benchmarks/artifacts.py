@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from export.synthetic import randomise_weights
 from pcan_serve.checkpoint import load_model, save_checkpoint
 from pcan_serve.model import PCAN, PCANConfig, build_pcan
 
@@ -31,18 +32,9 @@ class BenchModel:
 
 
 def random_model(preset: str, seed: int = 0) -> PCAN:
+    """Seeded, well-conditioned random weights (export's calibrated randomisation: peaked, finite outputs)."""
     torch.manual_seed(seed)
-    model = build_pcan(preset).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm3d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
-            elif isinstance(m, torch.nn.Linear):
-                m.weight.normal_(0, 0.05)
-    return model
+    return randomise_weights(build_pcan(preset), seed=seed)
 
 
 def prepare(preset: str, workdir: Path, checkpoint: Path | None = None, seed: int = 0) -> BenchModel:
