@@ -20,7 +20,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from benchmarks.bench_http import local_server
+from pcan_serve.http.launch import local_server
 from pcan_serve import save_checkpoint
 from pcan_serve.cli.predict import predict as predict_command
 from pcan_serve.model import build_pcan
@@ -91,7 +91,7 @@ def reference(tiny_ckpt) -> Iterator[Predictor]:
 def bentoml_home(tmp_path_factory, tiny_ckpt) -> Path:
     """A private model store holding the tiny checkpoint, imported through `pcan models import`."""
     home = tmp_path_factory.mktemp("bentoml_home")
-    res = subprocess.run([sys.executable, "-m", "pcan_serve.serve_cli", "models", "import", str(tiny_ckpt)],
+    res = subprocess.run([sys.executable, "-m", "pcan_serve.cli", "models", "import", str(tiny_ckpt)],
                          env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"},
                          capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr
@@ -328,13 +328,13 @@ def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):
     [imported] = [p.name for p in (bentoml_home / "models" / "pcan").iterdir() if p.is_dir()]
     assert model["tag"] == f"pcan:{imported}"
     assert any(n.endswith(f"models/pcan/{imported}/model.pth") for n in names), names
-    assert any(n.endswith("src/pcan_serve/service.py") for n in names)
+    assert any(n.endswith("src/pcan_serve/http/service.py") for n in names)
 
 
 def test_without_an_imported_model_serves_untrained_weights(tmp_path):
     """A fresh machine (empty model store, no PCAN_MODEL): the model service loads untrained weights of the
     preset (ntu60 unless PCAN_PRESET says otherwise; tiny here for speed) and says so."""
-    script = ("import json, pcan_serve.service as s; assert s.STORE_TAG is None; "
+    script = ("import json, pcan_serve.http.service as s; assert s.STORE_TAG is None; "
               "print(json.dumps(s.PCANModel().describe()))")
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "empty"), "PCAN_PRESET": "tiny", "PCAN_DEVICE": "cpu",
            "PCAN_TORCH_THREADS": "1", "BENTOML_DO_NOT_TRACK": "True"}

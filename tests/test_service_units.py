@@ -7,10 +7,10 @@ import pytest
 
 from pcan_serve.errors import BackendUnavailable
 from pcan_serve.runtime import Predictor, Prepared
-from pcan_serve.serve_cli import serve_env
-from pcan_serve.service import _model_source, infer_isolated
-from pcan_serve.service_config import UNTRAINED, ServiceSettings
-from pcan_serve.service_form import sanitize_filename
+from pcan_serve.cli.serve import serve_env
+from pcan_serve.http.service import _model_source, infer_isolated
+from pcan_serve.http.settings import UNTRAINED, ServiceSettings
+from pcan_serve.http.form import sanitize_filename
 
 
 def settings(monkeypatch, **env: str) -> ServiceSettings:

@@ -15,7 +15,7 @@ _SUBAPPS = [
     ("export.cli", "app", "export"),
     ("training.cli", "app", None),
     ("benchmarks.cli", "app", None),
-    ("pcan_serve.serve_cli", "app", None),
+    ("pcan_serve.cli.serve", "app", None),
 ]
 
 

@@ -28,13 +28,13 @@ from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .errors import BackendUnavailable, PCANError
-from .model_store import artifact_path, find_model
-from .runtime import Predictor, Prepared
-from .runtime.metadata import ModelMeta
-from .runtime.output import failure
-from .service_config import UNTRAINED, ServiceSettings, backend_of
-from .service_form import PredictRequest, check_headers, read_predict_form
+from ..errors import BackendUnavailable, PCANError
+from .store import artifact_path, find_model
+from ..runtime import Predictor, Prepared
+from ..runtime.metadata import ModelMeta
+from ..runtime.output import failure
+from .settings import UNTRAINED, ServiceSettings, backend_of
+from .form import PredictRequest, check_headers, read_predict_form
 
 logger = logging.getLogger("bentoml.pcan")  # under bentoml: its serve logging shows it
 SETTINGS = ServiceSettings.from_env()

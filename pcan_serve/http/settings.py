@@ -7,7 +7,7 @@ setting the same variables (``docker run -e PCAN_MAX_UPLOAD_MB=50 ...``). Every 
 import os
 from dataclasses import dataclass
 
-from .preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS
+from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 UNTRAINED = "untrained"  # PCAN_MODEL value: untrained weights of PCAN_PRESET, whatever the store holds

@@ -13,11 +13,11 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import NotFound
 
-from .checkpoint import load_model
-from .errors import CheckpointError
-from .runtime.backends import tensorrt_sidecar
-from .runtime.metadata import ModelMeta
-from .service_config import backend_of
+from ..checkpoint import load_model
+from ..errors import CheckpointError
+from ..runtime.backends import tensorrt_sidecar
+from ..runtime.metadata import ModelMeta
+from .settings import backend_of
 
 MODEL_NAME = "pcan"
 
@@ -33,7 +33,7 @@ def describe_file(path: Path, preset: str | None = None) -> ModelMeta:
             raise CheckpointError(f"{sidecar.name} (the engine's pcan metadata) is missing beside the engine")
         return ModelMeta.from_json(sidecar.read_text())
     if backend == "onnxruntime":
-        from .runtime.backends import OnnxRuntimeBackend
+        from ..runtime.backends import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, device="cpu").meta
     _, info = load_model(path, preset=preset, device="cpu")

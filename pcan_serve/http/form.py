@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from .errors import EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
+from ..errors import EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
 
 FILE_FIELDS = ("video", "skeleton")
 INT_FIELDS = ("top_k", "num_clips")

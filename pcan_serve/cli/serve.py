@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .errors import PCANError
-from .service_config import UNTRAINED
+from ..errors import PCANError
+from ..http.settings import UNTRAINED
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(no_args_is_help=True, add_completion=False, help="PCAN models in the BentoML model store.")
 app.add_typer(models_app, name="models")
 err = Console(stderr=True)
-SERVICE = "pcan_serve.service:PCANService"
+SERVICE = "pcan_serve.http.service:PCANService"
 
 
 def serve_env(model: Path | None = None, tag: str | None = None, preset: str | None = None,
@@ -72,7 +72,7 @@ def import_(
     name: Annotated[str, typer.Option(help="Model name in the store.")] = "pcan",
     preset: Annotated[str | None, typer.Option(help="Preset of a checkpoint without a stored config.")] = None,
 ) -> None:
-    from .model_store import import_model
+    from ..http.store import import_model
 
     try:
         stored = import_model(path, name=name, preset=preset)
@@ -98,7 +98,3 @@ def list_(name: Annotated[str, typer.Option(help="Model name in the store.")] = 
         labels = m.info.labels
         typer.echo(f"{m.tag}\t{labels.get('preset')}\t{labels.get('backend')}\tweights={labels.get('weights')}\t"
                    f"fused_head={labels.get('fused_head')}\t{m.info.metadata.get('source', '')}")
-
-
-if __name__ == "__main__":  # `python -m pcan_serve.serve_cli`: these commands without the rest of `pcan`
-    app()

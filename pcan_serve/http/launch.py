@@ -1,0 +1,76 @@
+"""Start `pcan serve` on a free localhost port for the length of a ``with`` block (tests, benchmarks)."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import urllib.error
+import urllib.request
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def local_server(
+    checkpoint: str | Path | None = None,
+    onnx: str | Path | None = None,
+    engine: str | Path | None = None,
+    preset: str | None = None,
+    device: str | None = None,
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    startup_s: float = 300,
+    log_path: str | Path | None = None,
+) -> Iterator[str]:
+    """`pcan serve` on 127.0.0.1:<free port> until the block ends; yields its base URL once /readyz is 200."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "pcan_serve.cli", "serve", "--port", str(port), "--host", "127.0.0.1"]
+    for flag, value in (
+        ("--checkpoint", checkpoint),
+        ("--onnx", onnx),
+        ("--engine", engine),
+        ("--preset", preset),
+        ("--device", device),
+    ):
+        if value is not None:
+            cmd += [flag, str(value)]
+    cmd += extra_args or []
+    log = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="pcan-serve-", suffix=".log")[1])
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=10) as res:
+                    if res.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready after {startup_s:g}s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()  # `pcan serve` execs bentoml, whose arbiter stops its workers on SIGTERM
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
