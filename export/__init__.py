@@ -7,8 +7,6 @@ from .onnx_export import (
     ProbabilityModel,
     export_onnx,
     export_verified_onnx,
-    model_meta,
-    read_onnx_meta,
 )
 from .synthetic import randomise_weights
 from .tensorrt_export import (
@@ -34,8 +32,6 @@ __all__ = [
     "export_onnx",
     "export_verified_engine",
     "export_verified_onnx",
-    "model_meta",
     "randomise_weights",
-    "read_onnx_meta",
     "require_tensorrt",
 ]

@@ -10,7 +10,7 @@ reproduces PyTorch on it (``export_verified_onnx``).
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -18,9 +18,8 @@ import onnx
 import torch
 from rich.console import Console
 
-from pcan_serve.checkpoint import ModelInfo, load_model
 from pcan_serve.model import PCAN
-from pcan_serve.runtime.metadata import METADATA_KEY, ModelMeta
+from pcan_serve.model_io import METADATA_KEY, ModelMeta, load_model, read_meta
 
 from .verify import (
     FP32_TOLERANCE,
@@ -46,20 +45,6 @@ def max_opset() -> int:
     from torch.onnx import _constants
 
     return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20))
-
-
-def model_meta(info: ModelInfo, fusion_weights: tuple[float, float] = (1.0, 1.0)) -> ModelMeta:
-    """What serving needs from the file: config (class names, preset, preprocessing), head state, fusion."""
-    return ModelMeta(info.config, info.fused_head, info.weights, tuple(float(w) for w in fusion_weights))
-
-
-def read_onnx_meta(path: str | Path) -> ModelMeta:
-    """The :class:`ModelMeta` stored in an ONNX file's ``metadata_props``."""
-    proto = onnx.load(str(path), load_external_data=False)
-    props = {p.key: p.value for p in proto.metadata_props}
-    if METADATA_KEY not in props:
-        raise ValueError(f"{Path(path).name} has no '{METADATA_KEY}' metadata; export it with `pcan export onnx`")
-    return ModelMeta.from_json(props[METADATA_KEY])
 
 
 def _attach_meta(path: Path, meta: ModelMeta) -> None:
@@ -99,7 +84,7 @@ def export_onnx(model: PCAN, meta: ModelMeta, output: str | Path, opset: int = D
         )
     _attach_meta(output, meta)
     onnx.checker.check_model(str(output), full_check=True)
-    if read_onnx_meta(output) != meta:
+    if read_meta(output) != meta:
         raise RuntimeError(f"metadata read back from {output.name} differs from the metadata written")
     return output
 
@@ -138,7 +123,7 @@ def export_verified_onnx(
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     model, info = load_model(checkpoint, preset=preset, device="cpu")
-    meta = model_meta(info, fusion_weights)
+    meta = replace(info.description, fusion_weights=tuple(float(w) for w in fusion_weights))
     report = None
     try:
         start = time.perf_counter()

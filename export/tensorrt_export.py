@@ -17,10 +17,10 @@ import torch
 from rich.console import Console
 
 from pcan_serve.errors import BackendUnavailable
-from pcan_serve.runtime.backends import TensorRTBackend, tensorrt_sidecar
-from pcan_serve.runtime.metadata import ModelMeta
+from pcan_serve.model_io import ModelMeta, read_meta, tensorrt_sidecar
+from pcan_serve.runtime.backends import TensorRTBackend
 
-from .onnx_export import ONNX_INPUTS, read_onnx_meta
+from .onnx_export import ONNX_INPUTS
 from .verify import (
     FP16_TOLERANCE,
     FP32_TOLERANCE,
@@ -150,7 +150,7 @@ def export_verified_engine(
     _check_batches(min_batch, opt_batch, max_batch)
     require_tensorrt()
     onnx_path, output = Path(onnx_path), Path(output)
-    meta = read_onnx_meta(onnx_path)
+    meta = read_meta(onnx_path)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     sidecars = (tensorrt_sidecar(partial), tensorrt_sidecar(output))

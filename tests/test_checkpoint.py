@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pcan_serve import load_model, save_checkpoint
-from pcan_serve.checkpoint import HistoryBuffer, safe_torch_load
+from pcan_serve.model_io.safe_load import HistoryBuffer, safe_torch_load
 from pcan_serve.errors import CheckpointError, CheckpointMismatch, UnsafeCheckpoint
 from pcan_serve.model import build_pcan
 

@@ -1,6 +1,7 @@
 """ONNX export: the file is self-describing, has a dynamic batch, passes the checker, and reproduces
 PyTorch in ONNX Runtime (random inputs and the real NTU clip); a disagreeing export leaves no file."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,11 +12,12 @@ import torch
 from typer.testing import CliRunner
 
 from export.cli import app
-from export.onnx_export import ONNX_INPUTS, ONNX_OUTPUTS, export_verified_onnx, model_meta, read_onnx_meta
+from export.onnx_export import ONNX_INPUTS, ONNX_OUTPUTS, export_verified_onnx
 from export.synthetic import randomise_weights
 from export.verify import VerificationReport, compare_outputs, input_shapes, random_case
 from pcan_serve import load_model, save_checkpoint
 from pcan_serve.model import build_pcan
+from pcan_serve.model_io import read_meta
 from pcan_serve.runtime import OnnxRuntimeBackend, Predictor, TorchBackend
 
 runner = CliRunner()
@@ -61,8 +63,8 @@ def test_file_structure_checker_and_dynamic_batch(tiny_onnx):
 def test_metadata_round_trip(tiny_onnx, tiny_ckpt):
     path, result = tiny_onnx
     _, info = load_model(tiny_ckpt)
-    expected = model_meta(info, (2.0, 1.0))
-    assert read_onnx_meta(path) == expected == result.meta
+    expected = dataclasses.replace(info.description, fusion_weights=(2.0, 1.0))
+    assert read_meta(path) == expected == result.meta
     assert OnnxRuntimeBackend(path).meta == expected  # what serving reads from the file
     assert expected.fused_head and expected.weights == "trained" and len(expected.config.class_names) == 60
 
@@ -148,7 +150,7 @@ def test_cli_export_untrained(tmp_path):
         app, ["onnx", "--checkpoint", "none", "--preset", "tiny", "--output", str(out), "--opset", "18"]
     )
     assert res.exit_code == 0, res.output
-    meta = read_onnx_meta(out)
+    meta = read_meta(out)
     assert meta.weights == "untrained" and not meta.fused_head and meta.config.name == "tiny"
     assert onnx.load(str(out)).opset_import[0].version == 18
     be = OnnxRuntimeBackend(out)
@@ -209,7 +211,7 @@ def test_full_model_export_verified(tmp_path):
     onnx.checker.check_model(str(out), full_check=True)
     assert result.report.ok and result.report.max_abs_diff <= 1e-4
     assert {(c.case, c.batch) for c in result.report.comparisons} == {("random", 1), ("random", 4)}
-    assert read_onnx_meta(out) == result.meta and result.meta.config.name == "ntu60"
+    assert read_meta(out) == result.meta and result.meta.config.name == "ntu60"
     assert [
         d.dim_value for d in onnx.load(str(out), load_external_data=False).graph.input[0].type.tensor_type.shape.dim[1:]
     ] == [3, 8, 256, 256]

@@ -11,14 +11,14 @@ import torch
 from typer.testing import CliRunner
 
 from export.cli import app
-from export.onnx_export import export_verified_onnx, read_onnx_meta
+from export.onnx_export import export_verified_onnx
 from export.synthetic import randomise_weights
 from export.tensorrt_export import TENSORRT_INSTALL, export_verified_engine, require_tensorrt
 from pcan_serve import save_checkpoint
 from pcan_serve.errors import BackendUnavailable
 from pcan_serve.model import build_pcan
-from pcan_serve.runtime import ModelMeta, Predictor
-from pcan_serve.runtime.backends import tensorrt_sidecar
+from pcan_serve.model_io import ModelMeta, read_meta, tensorrt_sidecar
+from pcan_serve.runtime import Predictor
 
 runner = CliRunner()
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
@@ -84,7 +84,7 @@ def test_engine_matches_onnxruntime_and_carries_metadata(tiny_onnx, tmp_path, fp
     assert out.exists() and result.report.ok
     assert result.report.max_abs_diff <= (1e-2 if fp16 else 1e-4)
     assert {c.batch for c in result.report.comparisons} == {1, 2, 4}
-    assert ModelMeta.from_json(tensorrt_sidecar(out).read_text()) == read_onnx_meta(tiny_onnx)
+    assert ModelMeta.from_json(tensorrt_sidecar(out).read_text()) == read_meta(tiny_onnx)
     a = Predictor.from_path(out).predict(sample_video, sample_skeleton, top_k=3)
     b = Predictor.from_path(tiny_onnx, device="cpu").predict(sample_video, sample_skeleton, top_k=3)
     assert a["model"]["backend"] == "tensorrt" and a["prediction"]["label"] == b["prediction"]["label"]

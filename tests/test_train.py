@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pcan_serve.checkpoint import load_model, safe_torch_load
+from pcan_serve.model_io import load_model, safe_torch_load
 from training.remediation import format_value
 from training.synth import SynthSpec, generate
 

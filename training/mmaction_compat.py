@@ -7,7 +7,7 @@ Call :func:`apply` before importing ``mmaction``; it is idempotent.
 2. ``MMCompact``/``PoseCompact`` use ``np.Inf``, removed in NumPy 2.0 -> alias it to ``np.inf``.
 3. mmengine 0.10.7 calls ``torch.load`` with torch's default, which is ``weights_only=True`` since
    torch 2.6, and mmengine checkpoints hold numpy objects -> route mmengine's checkpoint loaders through
-   :func:`pcan_serve.checkpoint.safe_torch_load` (weights_only plus an explicit allowlist; never a full
+   :func:`pcan_serve.model_io.safe_torch_load` (weights_only plus an explicit allowlist; never a full
    unpickle).
 4. ``mmcv-lite`` must be < 2.2 (mmaction2 asserts the mmcv version) and ``importlib_metadata`` must be
    installed: both are pinned in pyproject.toml, nothing to patch at run time.
@@ -52,7 +52,7 @@ def _patch_numpy() -> None:
 def _patch_mmengine_load() -> None:
     from mmengine.runner import checkpoint as ckpt
 
-    from pcan_serve.checkpoint import safe_torch_load
+    from pcan_serve.model_io import safe_torch_load
 
     def _load_local(filename, map_location=None):
         return safe_torch_load(filename, map_location=map_location or "cpu")

@@ -29,12 +29,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..errors import BackendUnavailable, PCANError
-from .store import artifact_path, find_model
-from ..runtime import Predictor, Prepared
-from ..runtime.metadata import ModelMeta
+from ..model_io import ModelMeta, backend_of
+from ..runtime import Frontend, Predictor, Prepared
 from ..runtime.output import failure
-from .settings import UNTRAINED, ServiceSettings, backend_of
 from .form import PredictRequest, check_headers, read_predict_form
+from .settings import UNTRAINED, ServiceSettings
+from .store import artifact_path, find_model
 
 logger = logging.getLogger("bentoml.pcan")  # under bentoml: its serve logging shows it
 SETTINGS = ServiceSettings.from_env()
@@ -135,17 +135,6 @@ class ModelOutput(bentoml.IODescriptor):
         return dict(zip(self.branches, self.probs, strict=True))
 
 
-class _RemoteModel:
-    """The API side's stand-in backend: the model's metadata, for preprocessing and formatting."""
-
-    def __init__(self, info: dict[str, Any]) -> None:
-        self.meta = ModelMeta.from_json(info["meta"])
-        self.name, self.device = info["backend"], info["device"]
-
-    def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
-        raise RuntimeError("inference runs in the PCANModel service")
-
-
 def _model_source(settings: ServiceSettings, stored: Any) -> tuple[str | None, str | None]:
     """(model file or None for untrained weights, preset) from PCAN_MODEL, the store, or the preset."""
     if settings.model_path == UNTRAINED:
@@ -226,18 +215,19 @@ class PCANService:
 
     def __init__(self) -> None:
         self._limiter = anyio.CapacityLimiter(SETTINGS.preprocess_threads)
-        self._predictor: Predictor | None = None
+        self._frontend: Frontend | None = None
         self._lock = asyncio.Lock()
 
-    async def _engine(self) -> Predictor:
+    async def _engine(self) -> Frontend:
         """Preprocessing and formatting for the served model, built from its description (asked once)."""
-        if self._predictor is None:
+        if self._frontend is None:
             async with self._lock:
-                if self._predictor is None:
+                if self._frontend is None:
                     info = await self.model.to_async.describe()
-                    self._predictor = Predictor(_RemoteModel(info), max_frames=SETTINGS.max_frames,
-                                                max_persons=SETTINGS.max_persons)
-        return self._predictor
+                    meta = ModelMeta.from_json(info["meta"], "the model service")
+                    self._frontend = Frontend(meta, info["backend"], max_frames=SETTINGS.max_frames,
+                                              max_persons=SETTINGS.max_persons)
+        return self._frontend
 
     async def __is_ready__(self) -> bool:
         try:
@@ -255,15 +245,15 @@ class PCANService:
             return error_response(upload)  # type: ignore[return-value]
         with upload:
             try:
-                predictor = await self._engine()
-                top_k = upload.top_k if upload.top_k is not None else predictor.default_top_k()
-                predictor.check_request(top_k=top_k, fusion=upload.fusion, num_clips=upload.num_clips)
-                item = await anyio.to_thread.run_sync(self._prepare, predictor, upload, limiter=self._limiter)
+                frontend = await self._engine()
+                top_k = upload.top_k if upload.top_k is not None else frontend.default_top_k()
+                frontend.check_request(top_k=top_k, fusion=upload.fusion, num_clips=upload.num_clips)
+                item = await anyio.to_thread.run_sync(self._prepare, frontend, upload, limiter=self._limiter)
                 [out] = await self.model.to_async.infer([ModelInput(imgs=item.imgs, heatmaps=item.heatmaps)])
                 if out.error is not None:
                     raise RuntimeError(out.error)
                 item.timing_ms["inference"] = out.inference_ms
-                result = predictor.format(item, out.as_dict(), top_k=top_k, fusion=upload.fusion)
+                result = frontend.format(item, out.as_dict(), top_k=top_k, fusion=upload.fusion)
             except Exception as exc:
                 return error_response(exc)  # type: ignore[return-value]
         for stage in ("decode", "preprocess", "inference"):
@@ -272,8 +262,8 @@ class PCANService:
         return result
 
     @staticmethod
-    def _prepare(predictor: Predictor, upload: PredictRequest) -> Prepared:
-        return predictor.prepare(upload.video_path, upload.skeleton, num_clips=upload.num_clips,
+    def _prepare(frontend: Frontend, upload: PredictRequest) -> Prepared:
+        return frontend.prepare(upload.video_path, upload.skeleton, num_clips=upload.num_clips,
                                  name=upload.video_name)
 
 

@@ -7,9 +7,9 @@ setting the same variables (``docker run -e PCAN_MAX_UPLOAD_MB=50 ...``). Every 
 import os
 from dataclasses import dataclass
 
+from ..model_io import BACKENDS
 from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
 UNTRAINED = "untrained"  # PCAN_MODEL value: untrained weights of PCAN_PRESET, whatever the store holds
 
 
@@ -74,13 +74,3 @@ class ServiceSettings:
             torch_threads=threads or None,
             timeout_s=_int("PCAN_TIMEOUT_S", 300),
         )
-
-
-def backend_of(path: str) -> str:
-    """The runtime a model file needs, by its suffix (the rule of ``runtime.open_backend``)."""
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix == ".onnx":
-        return "onnxruntime"
-    if suffix in (".engine", ".plan", ".trt"):
-        return "tensorrt"
-    return "torch"

@@ -13,31 +13,10 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import NotFound
 
-from ..checkpoint import load_model
 from ..errors import CheckpointError
-from ..runtime.backends import tensorrt_sidecar
-from ..runtime.metadata import ModelMeta
-from .settings import backend_of
+from ..model_io import backend_of, read_meta, tensorrt_sidecar
 
 MODEL_NAME = "pcan"
-
-
-def describe_file(path: Path, preset: str | None = None) -> ModelMeta:
-    """Open the model file the way serving will (so a broken file fails here) and return its metadata."""
-    if not path.is_file():
-        raise CheckpointError(f"model file not found: {path}")
-    backend = backend_of(str(path))
-    if backend == "tensorrt":  # needs no GPU: the engine's description lives in its sidecar
-        sidecar = tensorrt_sidecar(path)
-        if not sidecar.is_file():
-            raise CheckpointError(f"{sidecar.name} (the engine's pcan metadata) is missing beside the engine")
-        return ModelMeta.from_json(sidecar.read_text())
-    if backend == "onnxruntime":
-        from ..runtime.backends import OnnxRuntimeBackend
-
-        return OnnxRuntimeBackend(path, device="cpu").meta
-    _, info = load_model(path, preset=preset, device="cpu")
-    return ModelMeta(info.config, info.fused_head, info.weights)
 
 
 def _sha256(path: Path) -> str:
@@ -51,7 +30,7 @@ def _sha256(path: Path) -> str:
 def import_model(path: str | Path, name: str = MODEL_NAME, preset: str | None = None) -> bentoml.Model:
     """Copy ``path`` into the model store as ``name:<new version>``; returns the stored model."""
     path = Path(path)
-    meta = describe_file(path, preset)
+    meta = read_meta(path, preset)  # opens it the way serving will, so a broken file fails here
     backend = backend_of(str(path))
     artifact = "model" + (path.suffix.lower() or ".pth")
     labels = {"preset": meta.config.name, "backend": backend, "weights": meta.weights,

@@ -1,13 +1,13 @@
-"""Runtimes (torch, onnxruntime, tensorrt) behind one Predictor."""
+"""Runtimes (torch, onnxruntime, tensorrt) behind one interface, the request :class:`Frontend` and the
+:class:`Predictor` that joins them."""
 
 from .backends import Backend, OnnxRuntimeBackend, TensorRTBackend, TorchBackend, open_backend, resolve_device
-from .metadata import METADATA_KEY, ModelMeta
-from .predictor import Predictor, Prepared
+from .frontend import Frontend, Prepared
+from .predictor import Predictor
 
 __all__ = [
-    "METADATA_KEY",
     "Backend",
-    "ModelMeta",
+    "Frontend",
     "OnnxRuntimeBackend",
     "Predictor",
     "Prepared",

@@ -10,9 +10,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ..checkpoint import load_model
 from ..errors import BackendUnavailable, CheckpointError
-from .metadata import METADATA_KEY, ModelMeta
+from ..model_io import ModelMeta, backend_of, load_model, meta_from_onnx_props, tensorrt_sidecar
 from .precision import mixed_precision_logits
 
 
@@ -37,7 +36,7 @@ class TorchBackend:
         self.model, self.info = load_model(checkpoint, preset=preset, device=device)
         self.device = device
         self.fp16 = device.startswith("cuda") if fp16 is None else fp16
-        self.meta = ModelMeta(self.info.config, self.info.fused_head, self.info.weights)
+        self.meta = self.info.description
         # oneDNN's 3D convolutions run faster channels-last on CPU (full model, batch 1, 2 cores:
         # 8.4 s -> 6.0 s; outputs equal to 4e-8). Not applied on CUDA, where it was not measured.
         self.memory_format = torch.channels_last_3d if device == "cpu" else torch.contiguous_format
@@ -74,10 +73,7 @@ class OnnxRuntimeBackend:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # ORT raises its own exception types (Fail, InvalidProtobuf, NoSuchFile)
             raise CheckpointError(f"cannot load ONNX model {Path(path).name}: {exc}") from None
-        props = self.session.get_modelmeta().custom_metadata_map
-        if METADATA_KEY not in props:
-            raise CheckpointError(f"{Path(path).name} has no pcan metadata; export it with `pcan export onnx`")
-        self.meta = ModelMeta.from_json(props[METADATA_KEY])
+        self.meta = meta_from_onnx_props(self.session.get_modelmeta().custom_metadata_map, Path(path).name)
         self.device = "cuda" if want_cuda else "cpu"
         self.outputs = [o.name for o in self.session.get_outputs()]
 
@@ -88,10 +84,6 @@ class OnnxRuntimeBackend:
         if not self.meta.fused_head:
             out.pop("fused", None)
         return out
-
-
-def tensorrt_sidecar(engine: str | Path) -> Path:
-    return Path(str(engine) + ".json")
 
 
 class TensorRTBackend:
@@ -113,7 +105,7 @@ class TensorRTBackend:
         sidecar = tensorrt_sidecar(path)
         if not sidecar.exists():
             raise CheckpointError(f"{sidecar.name} (the engine's pcan metadata) is missing beside the engine")
-        self.meta = ModelMeta.from_json(sidecar.read_text())
+        self.meta = ModelMeta.from_json(sidecar.read_text(), sidecar.name)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
         if self.engine is None:
@@ -166,15 +158,15 @@ def resolve_device(device: str) -> str:
 
 
 def open_backend(path: str | Path | None, preset: str | None = None, device: str = "auto") -> Backend:
-    """Pick the runtime from the file: ``.onnx`` -> ORT, ``.engine``/``.plan`` -> TensorRT, else torch."""
+    """The runtime the file needs (``model_io.backend_of``); ``None`` -> seeded untrained torch weights."""
     device = resolve_device(device)
     if path is None:
         return TorchBackend(None, preset=preset, device=device)
-    suffix = Path(path).suffix.lower()
-    if suffix == ".onnx":
-        return OnnxRuntimeBackend(path, device=device)
-    if suffix in (".engine", ".plan", ".trt"):
-        return TensorRTBackend(path)
-    if not Path(path).exists():
+    if not Path(path).is_file():
         raise CheckpointError(f"model file not found: {path}")
+    kind = backend_of(path)
+    if kind == "onnxruntime":
+        return OnnxRuntimeBackend(path, device=device)
+    if kind == "tensorrt":
+        return TensorRTBackend(path)
     return TorchBackend(path, preset=preset, device=device)

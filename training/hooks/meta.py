@@ -1,12 +1,12 @@
 """``PCANCheckpointMetaHook``: runner checkpoints that describe themselves, and honest load_from.
 
-- before saving: ``meta['pcan'] = pcan_meta(config, fused_head_trained)`` so that
+- before saving: ``meta["pcan"]`` = the model description (``ModelMeta``) so that
   ``pcan_serve.load_model(ckpt)`` rebuilds the right preset, class count and class names.
 - after loading ``load_from``: mmengine loads non-strictly and only logs mismatches, so a checkpoint of
   the wrong preset silently leaves the model untrained. Count what did not load and warn in one line.
 """
 
-from pcan_serve.checkpoint import pcan_meta
+from pcan_serve.model_io import METADATA_KEY, ModelMeta
 from training import mmaction_compat
 
 mmaction_compat.apply()
@@ -26,7 +26,8 @@ class PCANCheckpointMetaHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         model = _unwrap(runner.model)
-        checkpoint.setdefault("meta", {})["pcan"] = pcan_meta(model.pcan_config, model.fused_head_trained)
+        description = ModelMeta(model.pcan_config, fused_head=model.fused_head_trained)
+        checkpoint.setdefault("meta", {})[METADATA_KEY] = description.to_dict()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get("state_dict", checkpoint)

@@ -1,0 +1,98 @@
+"""The one model description (``ModelMeta``) that every artefact carries, so serving needs nothing but the file.
+
+Where it lives: a checkpoint's ``meta['pcan']`` (a dict), an ONNX file's ``metadata_props['pcan']`` and a
+TensorRT engine's sidecar ``<engine>.json`` (both JSON text). One format, one version, one reader
+(:meth:`ModelMeta.from_dict`): a description missing a required field is a ``CheckpointError`` that names it.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import CheckpointError
+from ..model import PCANConfig
+
+METADATA_KEY = "pcan"
+FORMAT_VERSION = 1
+REQUIRED_CONFIG_FIELDS = ("name", "class_names", "preprocess")
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What a model is: its config (architecture, class names, preprocessing) and how its outputs are served.
+
+    ``fused_head``: the fused head was trained (else only rgb, pose and their late fusion are served).
+    ``fusion_weights``: late-fusion weights (rgb, pose). ``calibration``: per-branch temperatures and their
+    fit (DESIGN.md "Calibration"), None when uncalibrated. ``quantization``: e.g. ``"int8"`` for a
+    quantised ONNX model, None for fp32.
+    """
+
+    config: PCANConfig
+    fused_head: bool = True
+    weights: str = "trained"  # "trained" | "untrained"
+    fusion_weights: tuple[float, float] = (1.0, 1.0)
+    calibration: dict[str, Any] | None = field(default=None, compare=True)
+    quantization: str | None = None
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.config.class_names
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "fused_head": self.fused_head,
+            "weights": self.weights,
+            "fusion_weights": list(self.fusion_weights),
+            "calibration": self.calibration,
+            "quantization": self.quantization,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "model") -> "ModelMeta":
+        """Read a description back; ``source`` names the file in errors."""
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{source}: pcan metadata is a {type(data).__name__}, expected an object")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{source}: pcan metadata format_version {version!r} is not {FORMAT_VERSION} "
+                "(written by another pcan version?)"
+            )
+        config = data.get("config")
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{source}: pcan metadata lacks the required field 'config'")
+        missing = [k for k in REQUIRED_CONFIG_FIELDS if k not in config]
+        if missing:
+            raise CheckpointError(f"{source}: pcan metadata lacks the required field 'config.{missing[0]}'")
+        try:
+            return cls(
+                config=PCANConfig.from_dict(config),
+                # checkpoints written before the description was unified name it fused_head_trained
+                fused_head=bool(data.get("fused_head", data.get("fused_head_trained", True))),
+                weights=str(data.get("weights", "trained")),
+                fusion_weights=_weights(data.get("fusion_weights", (1.0, 1.0))),
+                calibration=data.get("calibration"),
+                quantization=data.get("quantization"),
+            )
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{source}: invalid pcan metadata: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str = "model") -> "ModelMeta":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise CheckpointError(f"{source}: pcan metadata is not JSON ({exc})") from None
+        return cls.from_dict(data, source)
+
+
+def _weights(value: Any) -> tuple[float, float]:
+    rgb, pose = (float(w) for w in value)
+    if min(rgb, pose) < 0 or rgb + pose <= 0:
+        raise ValueError(f"fusion weights must be two non-negative numbers, not {value}")
+    return rgb, pose
