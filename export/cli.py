@@ -11,8 +11,9 @@ import typer
 from rich.console import Console
 
 from pcan_serve.errors import BackendUnavailable, PCANError
+from pcan_serve.preprocess.sources import sidecar
 
-from .verify import VerificationFailed, skeleton_for
+from .verify import VerificationFailed
 
 app = typer.Typer(
     help="Export PCAN to ONNX or TensorRT, verified against the source runtime.",
@@ -35,7 +36,7 @@ SkeletonOpt = Annotated[Path | None, typer.Option("--sample-skeleton", help="Ske
 def _sample(video: Path | None, skeleton: Path | None) -> tuple[Path, Path] | str:
     if video is None:
         return "auto"
-    skeleton = skeleton or skeleton_for(video)
+    skeleton = skeleton or sidecar(video)
     for path in (video, skeleton):
         if not path.exists():
             _fail(f"sample file not found: {path}", 2)

@@ -19,12 +19,12 @@ import torch
 from rich.console import Console
 
 from pcan_serve.model import PCAN
-from pcan_serve.model_io import METADATA_KEY, ModelMeta, load_model, read_meta
+from pcan_serve.model_io import METADATA_KEY, ModelMeta, load_model, read_onnx_meta
+from pcan_serve.preprocess.sources import ntu_sample
 
 from .verify import (
     FP32_TOLERANCE,
     VerificationReport,
-    default_sample,
     ort_runner,
     random_case,
     run_verification,
@@ -84,7 +84,7 @@ def export_onnx(model: PCAN, meta: ModelMeta, output: str | Path, opset: int = D
         )
     _attach_meta(output, meta)
     onnx.checker.check_model(str(output), full_check=True)
-    if read_meta(output) != meta:
+    if read_onnx_meta(output) != meta:
         raise RuntimeError(f"metadata read back from {output.name} differs from the metadata written")
     return output
 
@@ -132,7 +132,7 @@ def export_verified_onnx(
         start = time.perf_counter()
         if verify:
             notes: list[str] = []
-            cases = standard_cases(info.config, VERIFY_BATCHES, default_sample() if sample == "auto" else sample, notes)
+            cases = standard_cases(info.config, VERIFY_BATCHES, ntu_sample() if sample == "auto" else sample, notes)
             report = run_verification(
                 torch_runner(model), ort_runner(partial), cases, tolerance, "PyTorch (CPU, fp64)", "ONNX Runtime (CPU)"
             )

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from pcan_serve.errors import BackendUnavailable
 from pcan_serve.model_io import ModelMeta, read_meta, tensorrt_sidecar
+from pcan_serve.preprocess.sources import ntu_sample
 from pcan_serve.runtime.backends import TensorRTBackend
 
 from .onnx_export import ONNX_INPUTS
@@ -26,7 +27,6 @@ from .verify import (
     FP32_TOLERANCE,
     VerificationReport,
     at_least,
-    default_sample,
     ort_runner,
     run_verification,
     standard_cases,
@@ -167,7 +167,7 @@ def export_verified_engine(
                 for c in standard_cases(
                     meta.config,
                     (min_batch, opt_batch, max_batch),
-                    default_sample() if sample == "auto" else sample,
+                    ntu_sample() if sample == "auto" else sample,
                     notes,
                 )
             ]

@@ -8,7 +8,6 @@ information, not a second criterion.
 
 import copy
 import math
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,25 +175,6 @@ def sample_case(config: PCANConfig, video: Path, skeleton: Path) -> Case:
 
     inputs = make_inputs(video, skeleton, num_clips=1, config=config.preprocess)
     return Case("sample", np.asarray(inputs["imgs"], np.float32), np.asarray(inputs["heatmaps"], np.float32))
-
-
-def skeleton_for(video: Path) -> Path:
-    """``VIDEO_STEM.json`` beside the video, or NTU's naming (``X_rgb.avi`` -> ``X.json``)."""
-    candidates = [video.with_suffix(".json")]
-    if video.stem.endswith("_rgb"):
-        candidates.append(video.with_name(video.stem[: -len("_rgb")] + ".json"))
-    return next((c for c in candidates if c.exists()), candidates[0])
-
-
-def default_sample() -> tuple[Path, Path] | None:
-    """The NTU sample clip, from ``PCAN_SAMPLE_DIR`` or ``shared/data/ntu60_sample`` beside the repo."""
-    roots = [Path(os.environ["PCAN_SAMPLE_DIR"])] if os.environ.get("PCAN_SAMPLE_DIR") else []
-    roots.append(Path(__file__).resolve().parents[2] / "shared" / "data" / "ntu60_sample")
-    for root in roots:
-        videos = sorted(root.glob("*_rgb.avi")) if root.is_dir() else []
-        if videos and skeleton_for(videos[0]).exists():
-            return videos[0], skeleton_for(videos[0])
-    return None
 
 
 def standard_cases(

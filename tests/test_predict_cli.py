@@ -7,25 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
-from pcan_serve import save_checkpoint
 from pcan_serve.cli import app
-from pcan_serve.model import build_pcan
 from pcan_serve.runtime import Predictor
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = build_pcan("tiny")
-    with torch.no_grad():  # larger head weights -> distinct, non-uniform probabilities
-        for fc in (model.cls_head.fc_rgb, model.cls_head.fc_pose, model.cls_head.fc_fused):
-            fc.weight.normal_(0, 0.5)
-    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny.pth")
 
 
 @pytest.fixture(scope="module")

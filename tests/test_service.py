@@ -20,10 +20,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from pcan_serve.http.launch import local_server
-from pcan_serve import save_checkpoint
 from pcan_serve.cli.predict import predict as predict_command
-from pcan_serve.model import build_pcan
+from pcan_serve.http.launch import local_server
 from pcan_serve.runtime import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,16 +48,6 @@ def write_clip(path: Path, seed: int, frames: int = 40, h: int = 96, w: int = 12
     kp = np.array(points)[None]
     return {"keypoint": kp.tolist(), "keypoint_score": np.ones(kp.shape[:3]).tolist(), "img_shape": [h, w],
             "total_frames": frames}
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = build_pcan("tiny")
-    with torch.no_grad():  # larger head weights -> distinct, input-dependent probabilities
-        for fc in (model.cls_head.fc_rgb, model.cls_head.fc_pose, model.cls_head.fc_fused):
-            fc.weight.normal_(0, 0.5)
-    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny.pth")
 
 
 @pytest.fixture(scope="module")

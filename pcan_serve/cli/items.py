@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..preprocess.sources import sidecar
+
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
@@ -16,16 +18,6 @@ class UsageError(Exception):
 class Item:
     video: str
     skeleton: str | None  # None: no skeleton could be found; the item fails with MissingInput
-
-
-def sidecar(video: Path) -> Path:
-    """``clip_rgb.avi`` -> ``clip_rgb.json``; NTU's ``X_rgb.avi`` also finds ``X.json``."""
-    direct = video.with_suffix(".json")
-    if not direct.exists() and video.stem.endswith("_rgb"):
-        ntu = video.with_name(video.stem[: -len("_rgb")] + ".json")
-        if ntu.exists():
-            return ntu
-    return direct
 
 
 def _expand(paths: list[Path]) -> list[Path]:

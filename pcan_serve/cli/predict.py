@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..errors import MissingInput, PCANError
+from ..preprocess.sources import sidecar
 from ..runtime import Predictor, Prepared
 from ..runtime.output import failure
-from .items import Item, UsageError, from_manifest, from_videos, parse_shard, select, sidecar
+from .items import Item, UsageError, from_manifest, from_videos, parse_shard, select
 from .writers import ResultWriter, finished_videos
 
 err = Console(stderr=True)

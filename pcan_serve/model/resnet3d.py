@@ -155,7 +155,6 @@ class ResNet3dPathway(nn.Module):
         if lateral_activate[0]:
             raise ValueError("a lateral connection into the stem (lateral_activate[0]) is not supported")
         self.base_channels = base_channels
-        self.lateral_connections: list[str] = []
 
         self.conv1 = ConvBNAct(
             in_channels,
@@ -206,7 +205,6 @@ class ResNet3dPathway(nn.Module):
                     )
                 name = f"layer{i + 1}_lateral"
                 self.add_module(name, module)
-                self.lateral_connections.append(name)
         self.out_channels = inplanes
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:

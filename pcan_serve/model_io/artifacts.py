@@ -31,6 +31,17 @@ def meta_from_onnx_props(props: dict[str, str], source: str) -> ModelMeta:
     return ModelMeta.from_json(props[METADATA_KEY], source)
 
 
+def read_onnx_meta(path: str | Path) -> ModelMeta:
+    """The description inside an ONNX file, whatever its name (export reads its ``.partial`` file)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for a file that is not ONNX
+        raise CheckpointError(f"cannot read ONNX model {Path(path).name}: {exc}") from None
+    return meta_from_onnx_props({p.key: p.value for p in proto.metadata_props}, Path(path).name)
+
+
 def read_meta(path: str | Path, preset: str | None = None) -> ModelMeta:
     """The description of any model file, read the way serving reads it (so a broken file fails here)."""
     path = Path(path)
@@ -43,13 +54,7 @@ def read_meta(path: str | Path, preset: str | None = None) -> ModelMeta:
             raise CheckpointError(f"{sidecar.name} (the engine's pcan metadata) is missing beside the engine")
         return ModelMeta.from_json(sidecar.read_text(), sidecar.name)
     if backend == "onnxruntime":
-        import onnx
-
-        try:
-            proto = onnx.load(str(path), load_external_data=False)
-        except Exception as exc:  # onnx raises DecodeError and others for a file that is not ONNX
-            raise CheckpointError(f"cannot read ONNX model {path.name}: {exc}") from None
-        return meta_from_onnx_props({p.key: p.value for p in proto.metadata_props}, path.name)
+        return read_onnx_meta(path)
     from .checkpoint import load_model
 
     return load_model(path, preset=preset)[1].description

@@ -10,9 +10,7 @@ from .pipeline import (
     build_inputs,
     check_num_clips,
     make_inputs,
-    normalize_clips,
     plan_clips,
-    pose_inputs,
 )
 from .sampling import SamplePlan, sample_frames, uniform_test_indices
 from .skeleton import Skeleton, check_frame_shape, fit_to_video, load_skeleton, parse_skeleton
@@ -35,11 +33,9 @@ __all__ = [
     "fit_to_video",
     "load_skeleton",
     "make_inputs",
-    "normalize_clips",
     "open_video",
     "parse_skeleton",
     "plan_clips",
-    "pose_inputs",
     "sample_frames",
     "uniform_test_indices",
 ]

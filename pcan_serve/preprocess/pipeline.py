@@ -67,24 +67,6 @@ def box_heatmaps(skeleton: Skeleton, plan: SamplePlan, keypoint: np.ndarray, con
     return pose_heatmaps(keypoint, score, (size, size), config.sigma, config.clip_len_pose)
 
 
-def pose_inputs(
-    skeleton: Skeleton, plan: SamplePlan, frame_shape: tuple[int, int], config: PreprocessConfig
-) -> tuple[Box, np.ndarray]:
-    """(person box in frame pixels, heatmaps float32 [num_clips, 17, clip_len_pose, h, w])."""
-    box, kp = person_box(skeleton, plan, frame_shape, config)
-    return box, box_heatmaps(skeleton, plan, kp, config)
-
-
-def normalize_clips(resized: np.ndarray, plan: SamplePlan, config: PreprocessConfig) -> np.ndarray:
-    """float32 [num_clips, 3, clip_len_rgb, R, R] = (pixel - mean) / std, from the resized distinct frames."""
-    size = resized.shape[1]
-    clips = RGBClips((0, 0, size, size), (size, size), plan, config)
-    planes = [np.empty((size, size), dtype=np.uint8) for _ in range(3)]
-    for position, frame in enumerate(resized):
-        clips.write(position, frame, planes)
-    return clips.imgs
-
-
 def build_inputs(frames: np.ndarray, skeleton: Skeleton, plan: SamplePlan, config: PreprocessConfig) -> Inputs:
     """Model inputs from decoded frames: ``frames[i]`` is video frame ``plan.rgb_unique[i]``.
 

@@ -41,10 +41,6 @@ class Skeleton:
     normalized: bool = False
 
     @property
-    def num_persons(self) -> int:
-        return int(self.keypoint.shape[0])
-
-    @property
     def num_frames(self) -> int:
         return int(self.keypoint.shape[1])
 
