@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from pcan_serve import load_model, save_checkpoint
-from pcan_serve.model_io.safe_load import HistoryBuffer, safe_torch_load
 from pcan_serve.errors import CheckpointError, CheckpointMismatch, UnsafeCheckpoint
 from pcan_serve.model import build_pcan
+from pcan_serve.model_io.safe_load import HistoryBuffer, safe_torch_load
 
 torch.manual_seed(0)
 

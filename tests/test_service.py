@@ -46,8 +46,12 @@ def write_clip(path: Path, seed: int, frames: int = 40, h: int = 96, w: int = 12
         points.append(kp)
     writer.release()
     kp = np.array(points)[None]
-    return {"keypoint": kp.tolist(), "keypoint_score": np.ones(kp.shape[:3]).tolist(), "img_shape": [h, w],
-            "total_frames": frames}
+    return {
+        "keypoint": kp.tolist(),
+        "keypoint_score": np.ones(kp.shape[:3]).tolist(),
+        "img_shape": [h, w],
+        "total_frames": frames,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +83,13 @@ def reference(tiny_ckpt) -> Iterator[Predictor]:
 def bentoml_home(tmp_path_factory, tiny_ckpt) -> Path:
     """A private model store holding the tiny checkpoint, imported through `pcan models import`."""
     home = tmp_path_factory.mktemp("bentoml_home")
-    res = subprocess.run([sys.executable, "-m", "pcan_serve.cli", "models", "import", str(tiny_ckpt)],
-                         env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"},
-                         capture_output=True, text=True, timeout=180)
+    res = subprocess.run(
+        [sys.executable, "-m", "pcan_serve.cli", "models", "import", str(tiny_ckpt)],
+        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert res.returncode == 0, res.stderr
     assert re.fullmatch(r"pcan:\w+", res.stdout.strip()), res.stdout
     assert "tiny, torch, weights trained, fused head true" in res.stderr
@@ -91,13 +99,23 @@ def bentoml_home(tmp_path_factory, tiny_ckpt) -> Path:
 @pytest.fixture(scope="module")
 def server(bentoml_home, tmp_path_factory) -> Iterator[str]:
     """`pcan serve` with no model option: the newest stored model, i.e. the imported tiny checkpoint."""
-    env = {"BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "True", "PCAN_TORCH_THREADS": "1",
-           "PCAN_PREPROCESS_THREADS": "2", "PCAN_MAX_PERSONS": str(MAX_PERSONS), "PCAN_MAX_FRAMES": str(MAX_FRAMES),
-           "PCAN_MODEL": "", "PCAN_MODEL_TAG": "", "PCAN_BACKEND": "", "PCAN_PRESET": ""}  # empty = unset
+    env = {
+        "BENTOML_HOME": str(bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "PCAN_TORCH_THREADS": "1",
+        "PCAN_PREPROCESS_THREADS": "2",
+        "PCAN_MAX_PERSONS": str(MAX_PERSONS),
+        "PCAN_MAX_FRAMES": str(MAX_FRAMES),
+        "PCAN_MODEL": "",
+        "PCAN_MODEL_TAG": "",
+        "PCAN_BACKEND": "",
+        "PCAN_PRESET": "",
+    }  # empty = unset
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     try:
-        with local_server(device="cpu", env=env, extra_args=["--max-upload-mb", str(MAX_UPLOAD_MB)],
-                          startup_s=STARTUP_S, log_path=log) as url:
+        with local_server(
+            device="cpu", env=env, extra_args=["--max-upload-mb", str(MAX_UPLOAD_MB)], startup_s=STARTUP_S, log_path=log
+        ) as url:
             yield url
     except RuntimeError as exc:  # did not start
         pytest.fail(str(exc))
@@ -130,9 +148,24 @@ def test_ntu_sample_matches_pcan_predict(server, tiny_ckpt, sample_video, sample
     cli = typer.Typer()
     cli.command()(predict_command)
     out = tmp_path / "cli.jsonl"
-    run = CliRunner().invoke(cli, [str(sample_video), "--skeleton", str(sample_skeleton), "--checkpoint",
-                                   str(tiny_ckpt), "--device", "cpu", "--top-k", "5", "--output", str(out),
-                                   "--no-progress"], catch_exceptions=False)
+    run = CliRunner().invoke(
+        cli,
+        [
+            str(sample_video),
+            "--skeleton",
+            str(sample_skeleton),
+            "--checkpoint",
+            str(tiny_ckpt),
+            "--device",
+            "cpu",
+            "--top-k",
+            "5",
+            "--output",
+            str(out),
+            "--no-progress",
+        ],
+        catch_exceptions=False,
+    )
     assert run.exit_code == 0, run.output
     [ref] = [json.loads(line) for line in out.read_text().splitlines()]
     assert got["video"] == sample_video.name and ref["video"] == str(sample_video)
@@ -164,17 +197,41 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
         "truncated video": (dict(video=good[: len(good) // 2], skeleton=skel_path), 422, "SkeletonVideoMismatch"),
         "empty skeleton": (dict(video=video, skeleton=b""), 422, "InvalidSkeleton"),
         "malformed skeleton JSON": (dict(video=video, skeleton=b'{"keypoint": [[[1, 2'), 422, "InvalidSkeleton"),
-        "wrong joint count": (dict(video=video, skeleton=skeleton(
-            keypoint=np.array(skel["keypoint"])[:, :, :5].tolist(),
-            keypoint_score=np.array(skel["keypoint_score"])[:, :, :5].tolist())), 422, "InvalidSkeleton"),
-        "non-finite numbers": (dict(video=video, skeleton=skeleton(keypoint=nan_kp.tolist())), 422,
-                               "InvalidSkeleton"),
-        "too many persons": (dict(video=video, skeleton=skeleton(
-            keypoint=skel["keypoint"] * (MAX_PERSONS + 1),
-            keypoint_score=skel["keypoint_score"] * (MAX_PERSONS + 1))), 422, "TooManyPersons"),
-        "frame-count mismatch": (dict(video=video, skeleton=skeleton(
-            keypoint=[skel["keypoint"][0][: T // 2]], keypoint_score=[skel["keypoint_score"][0][: T // 2]],
-            total_frames=T // 2)), 422, "SkeletonVideoMismatch"),
+        "wrong joint count": (
+            dict(
+                video=video,
+                skeleton=skeleton(
+                    keypoint=np.array(skel["keypoint"])[:, :, :5].tolist(),
+                    keypoint_score=np.array(skel["keypoint_score"])[:, :, :5].tolist(),
+                ),
+            ),
+            422,
+            "InvalidSkeleton",
+        ),
+        "non-finite numbers": (dict(video=video, skeleton=skeleton(keypoint=nan_kp.tolist())), 422, "InvalidSkeleton"),
+        "too many persons": (
+            dict(
+                video=video,
+                skeleton=skeleton(
+                    keypoint=skel["keypoint"] * (MAX_PERSONS + 1),
+                    keypoint_score=skel["keypoint_score"] * (MAX_PERSONS + 1),
+                ),
+            ),
+            422,
+            "TooManyPersons",
+        ),
+        "frame-count mismatch": (
+            dict(
+                video=video,
+                skeleton=skeleton(
+                    keypoint=[skel["keypoint"][0][: T // 2]],
+                    keypoint_score=[skel["keypoint_score"][0][: T // 2]],
+                    total_frames=T // 2,
+                ),
+            ),
+            422,
+            "SkeletonVideoMismatch",
+        ),
         "video too long": (dict(video=clips["long"][0], skeleton=skel_path), 413, "VideoTooLong"),
         "top_k 0": (dict(video=video, skeleton=skel_path, top_k=0), 400, "InvalidRequest"),
         "top_k 61": (dict(video=video, skeleton=skel_path, top_k=61), 400, "InvalidRequest"),
@@ -189,33 +246,53 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
 
     raw = {  # bodies the form helper cannot make: (body, headers, status, type)
         "oversize upload": (None, None, 413, "PayloadTooLarge"),
-        "oversize chunked upload": (_chunked([multipart_head, big, b"\r\n" + boundary + b"--\r\n"]),
-                                    {"Content-Type": "multipart/form-data; boundary=pcanboundary"}, 413,
-                                    "PayloadTooLarge"),
-        "JSON body": (json.dumps({"video": "/etc/passwd", "skeleton": str(sample_skeleton)}),
-                      {"Content-Type": "application/json"}, 400, "InvalidRequest"),
+        "oversize chunked upload": (
+            _chunked([multipart_head, big, b"\r\n" + boundary + b"--\r\n"]),
+            {"Content-Type": "multipart/form-data; boundary=pcanboundary"},
+            413,
+            "PayloadTooLarge",
+        ),
+        "JSON body": (
+            json.dumps({"video": "/etc/passwd", "skeleton": str(sample_skeleton)}),
+            {"Content-Type": "application/json"},
+            400,
+            "InvalidRequest",
+        ),
         "pickle body": (b"\x80\x04N.", {"Content-Type": "application/vnd.bentoml+pickle"}, 400, "InvalidRequest"),
         "no content type": (b"hello", {"Content-Type": ""}, 400, "InvalidRequest"),
         "multipart without boundary": (b"x", {"Content-Type": "multipart/form-data"}, 400, "InvalidRequest"),
     }
     for name, (body, headers, status, kind) in raw.items():
         if body is None:
-            res = requests.post(f"{server}/predict", files={"video": ("big.avi", big), "skeleton": ("s.json", b"{}")},
-                                timeout=60)
+            res = requests.post(
+                f"{server}/predict", files={"video": ("big.avi", big), "skeleton": ("s.json", b"{}")}, timeout=60
+            )
         else:
             res = requests.post(f"{server}/predict", data=body, headers=headers, timeout=60)
         assert (res.status_code, res.json()["error"]["type"]) == (status, kind), f"{name}: {res.text}"
 
     form_cases = {  # a server path or a URL as text must never be read or fetched
-        "video path as text": ({"video": (None, "/etc/passwd"), "skeleton": ("s.json", skel_path.read_bytes())},
-                               400, "InvalidRequest"),
-        "skeleton URL as text": ({"video": ("v.avi", good), "skeleton": (None, f"{server}/metrics")}, 400,
-                                 "InvalidRequest"),
+        "video path as text": (
+            {"video": (None, "/etc/passwd"), "skeleton": ("s.json", skel_path.read_bytes())},
+            400,
+            "InvalidRequest",
+        ),
+        "skeleton URL as text": (
+            {"video": ("v.avi", good), "skeleton": (None, f"{server}/metrics")},
+            400,
+            "InvalidRequest",
+        ),
         "missing skeleton": ({"video": ("v.avi", good)}, 400, "MissingInput"),
-        "unknown field": ({"video": ("v.avi", good), "skeleton": ("s.json", skel_path.read_bytes()),
-                           "path": (None, "/etc")}, 400, "InvalidRequest"),
-        "two videos": ({"video": ("v.avi", good), "skeleton": ("s.json", skel_path.read_bytes()),
-                        "x": ("w.avi", good)}, 400, "InvalidRequest"),
+        "unknown field": (
+            {"video": ("v.avi", good), "skeleton": ("s.json", skel_path.read_bytes()), "path": (None, "/etc")},
+            400,
+            "InvalidRequest",
+        ),
+        "two videos": (
+            {"video": ("v.avi", good), "skeleton": ("s.json", skel_path.read_bytes()), "x": ("w.avi", good)},
+            400,
+            "InvalidRequest",
+        ),
     }
     for name, (files, status, kind) in form_cases.items():
         res = requests.post(f"{server}/predict", files=files, timeout=60)
@@ -250,8 +327,9 @@ def test_concurrent_clients_get_their_own_results(server, clips, reference):
                 clip, k, n = jobs[c * 10 + i]
                 video, skel = clips[clip]
                 files = {"video": (video.name, video.read_bytes()), "skeleton": (skel.name, skel.read_bytes())}
-                res = session.post(f"{server}/predict", files=files, timeout=180,
-                                   data={"top_k": str(k), "num_clips": str(n)})
+                res = session.post(
+                    f"{server}/predict", files=files, timeout=180, data={"top_k": str(k), "num_clips": str(n)}
+                )
                 try:
                     assert res.status_code == 200, res.text
                     assert res.json()["video"] == video.name
@@ -275,8 +353,9 @@ def _batch_stats(url: str) -> tuple[float, float]:
     text = requests.get(f"{url}/metrics", timeout=10).text
     stats = []
     for kind in ("count", "sum"):
-        found = re.findall(rf'^bentoml_service_adaptive_batch_size_{kind}\{{[^}}]*method_name="infer"[^}}]*\}} (\S+)',
-                           text, re.M)
+        found = re.findall(
+            rf'^bentoml_service_adaptive_batch_size_{kind}\{{[^}}]*method_name="infer"[^}}]*\}} (\S+)', text, re.M
+        )
         stats.append(sum(float(v) for v in found))
     return stats[0], stats[1]
 
@@ -300,13 +379,24 @@ def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):
     env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "True"}
     for key in ("PCAN_MODEL", "PCAN_MODEL_TAG", "PCAN_BACKEND"):
         env.pop(key, None)
-    build = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag", str(REPO)], env=env,
-                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", "--output", "tag", str(REPO)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     tag = re.findall(r"__tag__:(\S+)", build.stdout)[-1]
     exported = tmp_path / "pcan.bento"  # the archive `bentoml containerize` / a deployment gets
-    subprocess.run([sys.executable, "-m", "bentoml", "export", tag, str(exported)], env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "bentoml", "export", tag, str(exported)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     with tarfile.open(exported) as tar:
         names = tar.getnames()
         bento = yaml.safe_load(tar.extractfile(next(n for n in names if n.endswith("bento.yaml"))))
@@ -322,10 +412,18 @@ def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):
 def test_without_an_imported_model_serves_untrained_weights(tmp_path):
     """A fresh machine (empty model store, no PCAN_MODEL): the model service loads untrained weights of the
     preset (ntu60 unless PCAN_PRESET says otherwise; tiny here for speed) and says so."""
-    script = ("import json, pcan_serve.http.service as s; assert s.STORE_TAG is None; "
-              "print(json.dumps(s.PCANModel().describe()))")
-    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "empty"), "PCAN_PRESET": "tiny", "PCAN_DEVICE": "cpu",
-           "PCAN_TORCH_THREADS": "1", "BENTOML_DO_NOT_TRACK": "True"}
+    script = (
+        "import json, pcan_serve.http.service as s; assert s.STORE_TAG is None; "
+        "print(json.dumps(s.PCANModel().describe()))"
+    )
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(tmp_path / "empty"),
+        "PCAN_PRESET": "tiny",
+        "PCAN_DEVICE": "cpu",
+        "PCAN_TORCH_THREADS": "1",
+        "BENTOML_DO_NOT_TRACK": "True",
+    }
     for key in ("PCAN_MODEL", "PCAN_MODEL_TAG", "PCAN_BACKEND"):
         env.pop(key, None)
     res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)

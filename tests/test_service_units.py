@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pcan_serve.errors import BackendUnavailable
-from pcan_serve.runtime import Predictor, Prepared
 from pcan_serve.cli.serve import serve_env
+from pcan_serve.errors import BackendUnavailable
+from pcan_serve.http.form import sanitize_filename
 from pcan_serve.http.service import _model_source, infer_isolated
 from pcan_serve.http.settings import UNTRAINED, ServiceSettings
-from pcan_serve.http.form import sanitize_filename
+from pcan_serve.runtime import Predictor, Prepared
 
 
 def settings(monkeypatch, **env: str) -> ServiceSettings:
@@ -29,25 +29,40 @@ def test_model_source_order(monkeypatch):
     assert _model_source(settings(monkeypatch, PCAN_MODEL=UNTRAINED, PCAN_PRESET="tiny"), None) == (None, "tiny")
 
 
-@pytest.mark.parametrize(("model", "backend"), [("/m/a.pth", "onnxruntime"), ("/m/a.onnx", "tensorrt"),
-                                                (UNTRAINED, "onnxruntime")])
+@pytest.mark.parametrize(
+    ("model", "backend"), [("/m/a.pth", "onnxruntime"), ("/m/a.onnx", "tensorrt"), (UNTRAINED, "onnxruntime")]
+)
 def test_backend_must_fit_the_model_file(monkeypatch, model, backend):
     with pytest.raises(BackendUnavailable, match=f"PCAN_BACKEND={backend}"):
         _model_source(settings(monkeypatch, PCAN_MODEL=model, PCAN_BACKEND=backend), None)
 
 
-@pytest.mark.parametrize(("env", "message"), [({"PCAN_MAX_UPLOAD_MB": "lots"}, "integer"),
-                                              ({"PCAN_MAX_PERSONS": "0"}, ">= 1"),
-                                              ({"PCAN_BACKEND": "tflite"}, "PCAN_BACKEND")])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PCAN_MAX_UPLOAD_MB": "lots"}, "integer"),
+        ({"PCAN_MAX_PERSONS": "0"}, ">= 1"),
+        ({"PCAN_BACKEND": "tflite"}, "PCAN_BACKEND"),
+    ],
+)
 def test_bad_settings_are_named(monkeypatch, env, message):
     with pytest.raises(ValueError, match=message):
         settings(monkeypatch, **env)
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("clip.avi", "clip.avi"), ("../../etc/passwd", "passwd"), ("C:\\Users\\me\\v 1.mp4", "v_1.mp4"),
-    ("..", "video"), ("", "video"), (None, "video"), ("a\r\nb\x00.avi", "a__b_.avi"), (".hidden.mp4", "hidden.mp4"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("clip.avi", "clip.avi"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\v 1.mp4", "v_1.mp4"),
+        ("..", "video"),
+        ("", "video"),
+        (None, "video"),
+        ("a\r\nb\x00.avi", "a__b_.avi"),
+        (".hidden.mp4", "hidden.mp4"),
+    ],
+)
 def test_upload_names_are_base_names_of_safe_characters(name, expected):
     assert sanitize_filename(name) == expected
 

@@ -91,7 +91,7 @@ def test_motions_are_distinct_and_bodies_keep_their_limb_lengths():
     seqs = {name: motion_sequence(name, 48, cycles=1.0, phase=0.0, mirror=False) for name in MOTIONS}
     names = list(seqs)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert np.abs(seqs[a] - seqs[b]).mean() > 0.01, (a, b)
     for name, seq in seqs.items():  # upper arms never stretch
         upper = np.linalg.norm(seq[:, 7] - seq[:, 5], axis=-1)

@@ -33,8 +33,18 @@ def _env() -> dict[str, str]:
 
 
 def _command(work_dir: Path, data_root: Path, *args: str, launcher: list[str] | None = None) -> list[str]:
-    return [*(launcher or [sys.executable]), "-m", "training.cli", "train", str(CONFIG),
-            "--work-dir", str(work_dir), "--data-root", str(data_root), *args]
+    return [
+        *(launcher or [sys.executable]),
+        "-m",
+        "training.cli",
+        "train",
+        str(CONFIG),
+        "--work-dir",
+        str(work_dir),
+        "--data-root",
+        str(data_root),
+        *args,
+    ]
 
 
 def _train(work_dir: Path, data_root: Path, *args: str, launcher: list[str] | None = None, timeout: int = 600):
@@ -141,8 +151,20 @@ def test_predict_cli_classifies_held_out_videos_like_validation(trained, synth_s
     manifest = synth_set.root / "manifest_val.csv"
     pcan = Path(sys.executable).with_name("pcan")
     # --top-k: the default (5) is refused for a 4-class model (reported to the lead)
-    cmd = [str(pcan), "predict", "--manifest", str(manifest), "--checkpoint", str(best), "--preset", "tiny",
-           "--output", str(out), "--top-k", "3"]
+    cmd = [
+        str(pcan),
+        "predict",
+        "--manifest",
+        str(manifest),
+        "--checkpoint",
+        str(best),
+        "--preset",
+        "tiny",
+        "--output",
+        str(out),
+        "--top-k",
+        "3",
+    ]
     proc = subprocess.run(cmd, cwd=synth_set.root, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, _tail(proc)
     labels = {Path(r["video"]).name: int(r["label"]) for r in csv.DictReader(manifest.open())}
@@ -172,8 +194,13 @@ def guard_runs(trained, synth_set, tmp_path_factory):
     common.append(f"train_dataloader.dataset.indices={SUBSET}")
     runs = {
         "fail": _command(
-            base / "fail", synth_set.root, *common, "optim_wrapper.optimizer.lr=0.05",
-            "model.loss_weights=[1.0,2.0,0.5,0.8]", "param_scheduler.0.start_factor=1.0", "train_cfg.max_epochs=3",
+            base / "fail",
+            synth_set.root,
+            *common,
+            "optim_wrapper.optimizer.lr=0.05",
+            "model.loss_weights=[1.0,2.0,0.5,0.8]",
+            "param_scheduler.0.start_factor=1.0",
+            "train_cfg.max_epochs=3",
         ),
         "healthy": _command(
             base / "healthy", synth_set.root, *common, "optim_wrapper.optimizer.lr=0.0001", "train_cfg.max_epochs=1"
@@ -235,11 +262,18 @@ def test_ddp_two_processes_gloo(synth_set, tmp_path):
     work_dir = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     proc = _train(
-        work_dir, synth_set.root, "--launcher", "pytorch", "--cfg-options", "train_cfg.max_epochs=1",
+        work_dir,
+        synth_set.root,
+        "--launcher",
+        "pytorch",
+        "--cfg-options",
+        "train_cfg.max_epochs=1",
         f"train_dataloader.dataset.indices={format_value(list(range(0, 128, 8)))}",
         f"val_dataloader.dataset.indices={format_value(list(range(0, 32, 4)))}",
-        "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False",
-        "val_dataloader.num_workers=0", "val_dataloader.persistent_workers=False",
+        "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False",
+        "val_dataloader.num_workers=0",
+        "val_dataloader.persistent_workers=False",
         launcher=torchrun,
     )
     assert proc.returncode == 0, _tail(proc)

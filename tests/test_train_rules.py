@@ -134,7 +134,9 @@ def test_data_root_moves_every_dataset_and_flags_apply(tmp_path):
     from training.train import build_config
 
     cfg = build_config(
-        SYNTH, work_dir=tmp_path / "wd", data_root=tmp_path / "data",
+        SYNTH,
+        work_dir=tmp_path / "wd",
+        data_root=tmp_path / "data",
         cfg_options=["model.loss_weights=[1.0,2.0,0.5,0.8]", "optim_wrapper.optimizer.lr=0.003"],
         stop_on_failed_gate=True,
     )
@@ -153,8 +155,9 @@ def test_registered_model_takes_its_fields_from_the_config():
 
     from training.train import build_config
 
-    cfg = build_config(SYNTH, cfg_options=["model.loss_weights=[1.0,2.0,0.5,0.8]", "model.num_classes=3",
-                                           "model.class_names=[a,b,c]"])
+    cfg = build_config(
+        SYNTH, cfg_options=["model.loss_weights=[1.0,2.0,0.5,0.8]", "model.num_classes=3", "model.class_names=[a,b,c]"]
+    )
     with DefaultScope.overwrite_default_scope("mmaction"):
         model = MODELS.build(cfg.model)
     assert model.pcan_config.name == "tiny"
@@ -190,12 +193,19 @@ def test_ntu_config_pipelines_give_the_designed_shapes(tmp_path):
 
     data = generate(tmp_path / "d", SynthSpec(num_classes=2, videos_per_class=2))
     cfg = build_config(
-        NTU, data_root=data.root,
-        cfg_options=["ann_file=synth_pose.pkl", "train_dataloader.dataset.ann_file=synth_pose.pkl",
-                     "val_dataloader.dataset.ann_file=synth_pose.pkl", "train_dataloader.dataset.split=train",
-                     "val_dataloader.dataset.split=val", "train_dataloader.dataset.data_prefix.video=videos",
-                     "val_dataloader.dataset.data_prefix.video=videos",
-                     "model.num_classes=2", "train_dataloader.dataset.pipeline.7.prob=1.0"],  # ColorJitter on
+        NTU,
+        data_root=data.root,
+        cfg_options=[
+            "ann_file=synth_pose.pkl",
+            "train_dataloader.dataset.ann_file=synth_pose.pkl",
+            "val_dataloader.dataset.ann_file=synth_pose.pkl",
+            "train_dataloader.dataset.split=train",
+            "val_dataloader.dataset.split=val",
+            "train_dataloader.dataset.data_prefix.video=videos",
+            "val_dataloader.dataset.data_prefix.video=videos",
+            "model.num_classes=2",
+            "train_dataloader.dataset.pipeline.7.prob=1.0",
+        ],  # ColorJitter on
     )
     shapes = {}
     with DefaultScope.overwrite_default_scope("mmaction"):

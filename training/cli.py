@@ -63,16 +63,13 @@ def synth(
     classes: int = typer.Option(4, "--classes", min=2, help="Number of motion classes (2-8)."),
     videos_per_class: int = typer.Option(40, "--videos-per-class", min=2, help="Videos per class."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same dataset."),
-    val_fraction: float = typer.Option(
-        0.2, "--val-fraction", min=0.0, max=0.9, help="Share held out as val."
-    ),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=0.9, help="Share held out as val."),
 ) -> None:
     """Render a synthetic stick-figure action set (videos, skeletons, PoseDataset .pkl, manifests)."""
     from training.synth import SynthSpec, generate
 
     try:
-        spec = SynthSpec(num_classes=classes, videos_per_class=videos_per_class, seed=seed,
-                         val_fraction=val_fraction)
+        spec = SynthSpec(num_classes=classes, videos_per_class=videos_per_class, seed=seed, val_fraction=val_fraction)
         result = generate(out_dir, spec)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -103,15 +103,21 @@ def _markdown(state: GuardState, work_dir: Path) -> str:
             out.append(f"- **{r.rule}**: {r.action}" + "".join(f" ({n})" for n in r.notes))
         options = [o for r in state.remedies for o in r.cfg_options]
         out += [
-            "", "Apply them with either of:", "", "```",
+            "",
+            "Apply them with either of:",
+            "",
+            "```",
             f"pcan train {shlex.quote(str(work_dir / GUARD_DIR / 'overrides.py'))}",
             f"pcan train {shlex.quote(state.config_file)} --cfg-options {shlex.join(options)}",
             "```",
             "(the second form adds only the remedies: repeat the original run's own --cfg-options/--data-root)",
         ]
     elif state.findings:
-        out += ["", "No table remedy applies (the branches are below their gates but above the remediation "
-                "thresholds): watch the next epochs; if they do not recover, lower the learning rate."]
+        out += [
+            "",
+            "No table remedy applies (the branches are below their gates but above the remediation "
+            "thresholds): watch the next epochs; if they do not recover, lower the learning rate.",
+        ]
     return "\n".join(out) + "\n"
 
 

@@ -73,8 +73,9 @@ def resolve_limits(
     return {b: baseline[b] - drop for b, drop in limits.items() if b in baseline}
 
 
-def check_gates(values: Mapping[str, float], gates: Mapping[str, float], epoch: int,
-                baseline: Mapping[str, float] | None = None) -> list[Finding]:
+def check_gates(
+    values: Mapping[str, float], gates: Mapping[str, float], epoch: int, baseline: Mapping[str, float] | None = None
+) -> list[Finding]:
     return [
         Finding("gate", b, epoch, values[b], limit, (baseline or {}).get(b))
         for b, limit in gates.items()
@@ -82,8 +83,9 @@ def check_gates(values: Mapping[str, float], gates: Mapping[str, float], epoch: 
     ]
 
 
-def check_collapse(values: Mapping[str, float], baseline: Mapping[str, float], margin: float,
-                   epoch: int) -> list[Finding]:
+def check_collapse(
+    values: Mapping[str, float], baseline: Mapping[str, float], margin: float, epoch: int
+) -> list[Finding]:
     return [
         Finding("collapse", b, epoch, values[b], baseline[b] - margin, baseline[b])
         for b in BRANCH_METRICS
@@ -139,8 +141,10 @@ def _lr_remedy(cfg: Mapping[str, Any]) -> Remedy | None:
     if lr is not None and float(lr) <= REMEDY_LR:
         return None
     return Remedy(
-        "fused", f"lower the learning rate from {lr} to {REMEDY_LR}",
-        {"optim_wrapper.optimizer.lr": REMEDY_LR}, [f"optim_wrapper.optimizer.lr={REMEDY_LR}"],
+        "fused",
+        f"lower the learning rate from {lr} to {REMEDY_LR}",
+        {"optim_wrapper.optimizer.lr": REMEDY_LR},
+        [f"optim_wrapper.optimizer.lr={REMEDY_LR}"],
     )
 
 
@@ -156,8 +160,10 @@ def _pose_weight_remedy(cfg: Mapping[str, Any]) -> Remedy | None:
     new = weights.copy()
     new[i] = REMEDY_POSE_WEIGHT
     return Remedy(
-        "pose", f"lower the pose loss weight from {weights[i]} to {REMEDY_POSE_WEIGHT} (loss_weights {new})",
-        {"model.loss_weights": new}, [f"model.loss_weights={format_value(new)}"],
+        "pose",
+        f"lower the pose loss weight from {weights[i]} to {REMEDY_POSE_WEIGHT} (loss_weights {new})",
+        {"model.loss_weights": new},
+        [f"model.loss_weights={format_value(new)}"],
     )
 
 
@@ -183,9 +189,7 @@ def _augmentation_remedy(cfg: Mapping[str, Any]) -> Remedy | None:
         new.append(step)
     if not changed:
         return None
-    return Remedy(
-        "rgb", "restore the original augmentation: " + "; ".join(changed), {key: new}, options, notes
-    )
+    return Remedy("rgb", "restore the original augmentation: " + "; ".join(changed), {key: new}, options, notes)
 
 
 def _scratch_remedy(cfg: Mapping[str, Any], epochs: int = SCRATCH_EPOCHS) -> Remedy:
@@ -202,9 +206,7 @@ def _scratch_remedy(cfg: Mapping[str, Any], epochs: int = SCRATCH_EPOCHS) -> Rem
                 options.append(f"param_scheduler.{i}.T_max={sched['T_max']}")
     if schedulers:
         updates["param_scheduler"] = schedulers
-    return Remedy(
-        "last resort", f"train from scratch for {epochs} epochs (no load_from)", updates, options
-    )
+    return Remedy("last resort", f"train from scratch for {epochs} epochs (no load_from)", updates, options)
 
 
 REMEDY_BUILDERS = {"fused": _lr_remedy, "pose": _pose_weight_remedy, "rgb": _augmentation_remedy}

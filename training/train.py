@@ -80,7 +80,8 @@ def _check_resize(cfg: Config) -> None:
         print_log(
             f"val pipeline resizes to {sizes[-1]} but preset {cfg.model.get('preset')!r} serves at "
             f"{resize}x{resize}: the served model will see other inputs than it was validated on",
-            logger="current", level=30,
+            logger="current",
+            level=30,
         )
 
 

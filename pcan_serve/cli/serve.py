@@ -18,8 +18,13 @@ err = Console(stderr=True)
 SERVICE = "pcan_serve.http.service:PCANService"
 
 
-def serve_env(model: Path | None = None, tag: str | None = None, preset: str | None = None,
-              device: str | None = None, **settings: object) -> dict[str, str]:
+def serve_env(
+    model: Path | None = None,
+    tag: str | None = None,
+    preset: str | None = None,
+    device: str | None = None,
+    **settings: object,
+) -> dict[str, str]:
     """``PCAN_*`` variables for the service: a model file, else a store tag, else (``preset`` alone)
     untrained weights; unset means the newest imported model, or untrained ntu60 when none was imported."""
     env: dict[str, str] = {}
@@ -58,8 +63,15 @@ def serve(
     if files and not files[0].is_file():
         err.print(f"[red]error:[/red] model file not found: {files[0]}")
         raise typer.Exit(2)
-    env = serve_env(files[0] if files else None, model, preset, device, api_workers=workers, max_batch=max_batch,
-                    max_upload_mb=max_upload_mb)
+    env = serve_env(
+        files[0] if files else None,
+        model,
+        preset,
+        device,
+        api_workers=workers,
+        max_batch=max_batch,
+        max_upload_mb=max_upload_mb,
+    )
     cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--port", str(port), "--host", host]
     err.print(f"pcan serve: {' '.join(f'{k}={v}' for k, v in env.items())} {' '.join(cmd[1:])}")
     sys.stderr.flush()
@@ -80,8 +92,10 @@ def import_(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     labels = stored.info.labels
-    err.print(f"imported {path.name}: {labels['preset']}, {labels['backend']}, weights {labels['weights']}, "
-              f"fused head {labels['fused_head']}")
+    err.print(
+        f"imported {path.name}: {labels['preset']}, {labels['backend']}, weights {labels['weights']}, "
+        f"fused head {labels['fused_head']}"
+    )
     typer.echo(str(stored.tag))
 
 
@@ -96,5 +110,7 @@ def list_(name: Annotated[str, typer.Option(help="Model name in the store.")] = 
         stored = []
     for m in stored:
         labels = m.info.labels
-        typer.echo(f"{m.tag}\t{labels.get('preset')}\t{labels.get('backend')}\tweights={labels.get('weights')}\t"
-                   f"fused_head={labels.get('fused_head')}\t{m.info.metadata.get('source', '')}")
+        typer.echo(
+            f"{m.tag}\t{labels.get('preset')}\t{labels.get('backend')}\tweights={labels.get('weights')}\t"
+            f"fused_head={labels.get('fused_head')}\t{m.info.metadata.get('source', '')}"
+        )

@@ -106,8 +106,13 @@ def _one_file(form: Mapping, name: str) -> UploadFile:
 async def read_predict_form(request: Request, max_bytes: int) -> PredictRequest:
     """Parse and check the form; the caller must ``close()`` the result."""
     check_headers(request.headers, max_bytes)
-    parser = MultiPartParser(request.headers, _capped(request.stream(), max_bytes), max_files=len(FILE_FIELDS),
-                             max_fields=len(FIELDS), max_part_size=MAX_TEXT_FIELD)
+    parser = MultiPartParser(
+        request.headers,
+        _capped(request.stream(), max_bytes),
+        max_files=len(FILE_FIELDS),
+        max_fields=len(FIELDS),
+        max_part_size=MAX_TEXT_FIELD,
+    )
     try:
         form = await parser.parse()
     except MultiPartException as exc:

@@ -147,11 +147,15 @@ def _model_source(settings: ServiceSettings, stored: Any) -> tuple[str | None, s
         path, preset = None, settings.preset or "ntu60"
     kind = backend_of(path) if path else "torch"
     if settings.backend and settings.backend != kind and path is None and settings.model_path != UNTRAINED:
-        raise BackendUnavailable(f"PCAN_BACKEND={settings.backend}, but no {settings.backend} model was imported "
-                                 "(`pcan models import`), and untrained weights run on torch")
+        raise BackendUnavailable(
+            f"PCAN_BACKEND={settings.backend}, but no {settings.backend} model was imported "
+            "(`pcan models import`), and untrained weights run on torch"
+        )
     if settings.backend and settings.backend != kind:
-        raise BackendUnavailable(f"PCAN_BACKEND={settings.backend}, but the model to serve "
-                                 f"({Path(path).name if path else 'untrained ' + str(preset)}) needs {kind}")
+        raise BackendUnavailable(
+            f"PCAN_BACKEND={settings.backend}, but the model to serve "
+            f"({Path(path).name if path else 'untrained ' + str(preset)}) needs {kind}"
+        )
     return path, preset
 
 
@@ -168,11 +172,17 @@ class PCANModel:
         stored = self.stored_model if STORE_TAG else None
         path, preset = _model_source(SETTINGS, stored)
         self.source = str(stored.tag) if stored is not None else (path or f"untrained {preset}")
-        self.predictor = Predictor.from_path(path, preset=preset, device=SETTINGS.device,
-                                             batch_size=SETTINGS.batch_size)
+        self.predictor = Predictor.from_path(
+            path, preset=preset, device=SETTINGS.device, batch_size=SETTINGS.batch_size
+        )
         self._warm_up()
-        logger.info("serving %s (%s on %s, weights %s)", self.source, self.predictor.backend.name,
-                    self.predictor.backend.device, self.predictor.meta.weights)
+        logger.info(
+            "serving %s (%s on %s, weights %s)",
+            self.source,
+            self.predictor.backend.name,
+            self.predictor.backend.device,
+            self.predictor.meta.weights,
+        )
 
     def _warm_up(self) -> None:
         """One forward at start-up: fails fast on a broken model, and the first request is not the slow one."""
@@ -185,8 +195,12 @@ class PCANModel:
     def describe(self) -> dict[str, Any]:
         """What the API service needs to preprocess for this model and to describe it."""
         backend = self.predictor.backend
-        return {"meta": self.predictor.meta.to_json(), "backend": backend.name, "device": backend.device,
-                "source": self.source}
+        return {
+            "meta": self.predictor.meta.to_json(),
+            "backend": backend.name,
+            "device": backend.device,
+            "source": self.source,
+        }
 
     @bentoml.api(batchable=True, max_batch_size=SETTINGS.max_batch_items, max_latency_ms=SETTINGS.max_latency_ms)
     def infer(self, items: list[ModelInput]) -> list[ModelOutput]:
@@ -225,8 +239,9 @@ class PCANService:
                 if self._frontend is None:
                     info = await self.model.to_async.describe()
                     meta = ModelMeta.from_json(info["meta"], "the model service")
-                    self._frontend = Frontend(meta, info["backend"], max_frames=SETTINGS.max_frames,
-                                              max_persons=SETTINGS.max_persons)
+                    self._frontend = Frontend(
+                        meta, info["backend"], max_frames=SETTINGS.max_frames, max_persons=SETTINGS.max_persons
+                    )
         return self._frontend
 
     async def __is_ready__(self) -> bool:
@@ -263,8 +278,7 @@ class PCANService:
 
     @staticmethod
     def _prepare(frontend: Frontend, upload: PredictRequest) -> Prepared:
-        return frontend.prepare(upload.video_path, upload.skeleton, num_clips=upload.num_clips,
-                                 name=upload.video_name)
+        return frontend.prepare(upload.video_path, upload.skeleton, num_clips=upload.num_clips, name=upload.video_name)
 
 
 PCANService.add_asgi_middleware(PredictGate, path="/predict", max_bytes=SETTINGS.max_upload_bytes)

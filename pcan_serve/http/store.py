@@ -33,10 +33,13 @@ def import_model(path: str | Path, name: str = MODEL_NAME, preset: str | None = 
     meta = read_meta(path, preset)  # opens it the way serving will, so a broken file fails here
     backend = backend_of(str(path))
     artifact = "model" + (path.suffix.lower() or ".pth")
-    labels = {"preset": meta.config.name, "backend": backend, "weights": meta.weights,
-              "fused_head": str(meta.fused_head).lower()}
-    metadata: dict[str, Any] = {"file": artifact, "source": path.name, "sha256": _sha256(path),
-                                "pcan": meta.to_json()}
+    labels = {
+        "preset": meta.config.name,
+        "backend": backend,
+        "weights": meta.weights,
+        "fused_head": str(meta.fused_head).lower(),
+    }
+    metadata: dict[str, Any] = {"file": artifact, "source": path.name, "sha256": _sha256(path), "pcan": meta.to_json()}
     with bentoml.models.create(name, labels=labels, metadata=metadata) as stored:
         shutil.copyfile(path, stored.path_of(artifact))
         if backend == "tensorrt":
@@ -50,11 +53,13 @@ def find_model(tag: str | None = None, backend: str | None = None) -> bentoml.Mo
         try:
             stored = bentoml.models.get(tag)
         except NotFound:
-            raise CheckpointError(f"model {tag!r} is not in the BentoML model store (see `bentoml models list`)") \
-                from None
+            raise CheckpointError(
+                f"model {tag!r} is not in the BentoML model store (see `bentoml models list`)"
+            ) from None
         if backend and stored.info.labels.get("backend") != backend:
-            raise CheckpointError(f"model {tag} is a {stored.info.labels.get('backend')} model, "
-                                  f"but PCAN_BACKEND={backend}")
+            raise CheckpointError(
+                f"model {tag} is a {stored.info.labels.get('backend')} model, but PCAN_BACKEND={backend}"
+            )
         return stored
     try:
         candidates = bentoml.models.list(MODEL_NAME)

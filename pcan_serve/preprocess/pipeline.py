@@ -43,8 +43,9 @@ def check_num_clips(num_clips: object) -> int:
 
 
 def plan_clips(num_frames: int, num_clips: int, config: PreprocessConfig) -> SamplePlan:
-    """Sampled frame indices for both modalities (mmaction2's test-mode uniform sampling)."""
-    return sample_frames(num_frames, check_num_clips(num_clips), config.clip_len_rgb, config.clip_len_pose)
+    """Sampled frame indices for both modalities (mmaction2's test-mode uniform sampling); ``num_clips`` as
+    :func:`check_num_clips` accepts it (``make_inputs`` checks it before any work)."""
+    return sample_frames(num_frames, num_clips, config.clip_len_rgb, config.clip_len_pose)
 
 
 def person_box(

@@ -68,7 +68,7 @@ class PCANMonitorHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         components = {
-            k[len("loss_"):]: float(v.detach() if torch.is_tensor(v) else v)
+            k[len("loss_") :]: float(v.detach() if torch.is_tensor(v) else v)
             for k, v in (outputs or {}).items()
             if k.startswith("loss_")
         }

@@ -27,9 +27,11 @@ class Clip:
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     base = rng.uniform(20, 235, size=3)
     tilt = rng.uniform(-60, 60, size=3)
-    ramp = np.linspace(0.0, 1.0, width)[None, :, None] if rng.random() < 0.5 else np.linspace(
-        0.0, 1.0, height
-    )[:, None, None]
+    ramp = (
+        np.linspace(0.0, 1.0, width)[None, :, None]
+        if rng.random() < 0.5
+        else np.linspace(0.0, 1.0, height)[:, None, None]
+    )
     img = np.clip(base + tilt * ramp + np.zeros((height, width, 3)), 0, 255).astype(np.uint8)
     for _ in range(int(rng.integers(3, 8))):  # static clutter
         color = tuple(int(c) for c in rng.uniform(0, 255, size=3))
@@ -42,9 +44,7 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     return img
 
 
-def render_clip(
-    rng: np.random.Generator, motion: str, num_frames: int, height: int, width: int
-) -> Clip:
+def render_clip(rng: np.random.Generator, motion: str, num_frames: int, height: int, width: int) -> Clip:
     """A clip of ``motion`` with random placement, scale, speed, phase, side, colours and noise."""
     scale = rng.uniform(0.45, 0.62) * height  # pixels per body unit (~ figure height)
     cx = rng.uniform(0.45 * scale, width - 0.45 * scale)
