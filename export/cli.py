@@ -58,6 +58,11 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _check_output_folder(output: Path) -> None:
+    if not output.parent.is_dir():
+        _fail(f"--output folder does not exist: {output.parent}", 2)
+
+
 def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
@@ -88,6 +93,9 @@ def onnx(
     weights = _fusion_weights(fusion_weights)
     chosen = _sample(sample, sample_skeleton)
     source = None if checkpoint.lower() == "none" else checkpoint
+    if source is not None and not Path(source).is_file():
+        _fail(f"checkpoint not found: {source}", 2)
+    _check_output_folder(output)
     try:
         result = export_verified_onnx(
             source,
@@ -133,6 +141,7 @@ def tensorrt(
         _fail(f"need 1 <= --min-batch <= --opt-batch <= --max-batch, got {min_batch}/{opt_batch}/{max_batch}", 2)
     if not onnx_path.exists():
         _fail(f"ONNX file not found: {onnx_path}", 2)
+    _check_output_folder(output)
     try:
         require_tensorrt()
     except BackendUnavailable as exc:

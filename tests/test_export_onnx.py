@@ -187,7 +187,7 @@ def test_verification_failure_exits_1_and_leaves_no_file(tiny_ckpt, tmp_path, mo
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
-        (["--checkpoint", "missing.pth"], 1, "not found"),
+        (["--checkpoint", "missing.pth"], 2, "not found"),
         (["--checkpoint", "none", "--preset", "tiny", "--opset", "13"], 2, "opset"),
         (["--checkpoint", "none", "--preset", "huge"], 2, "unknown preset"),
         (["--checkpoint", "none", "--preset", "tiny", "--fusion-weights", "1-1"], 2, "RGB:POSE"),
@@ -199,6 +199,13 @@ def test_cli_errors_are_clear(tmp_path, args, code, words):
     assert res.exit_code == code, res.output
     assert words in res.output
     assert not out.exists()
+
+
+def test_missing_output_folder_is_a_usage_error(tmp_path):
+    out = tmp_path / "no" / "such" / "x.onnx"
+    res = runner.invoke(app, ["onnx", "--checkpoint", "none", "--preset", "tiny", "--output", str(out)])
+    assert res.exit_code == 2 and "folder does not exist" in res.output
+    assert not (tmp_path / "no").exists()
 
 
 @pytest.mark.slow

@@ -97,6 +97,18 @@ def test_resume_skips_done_items_and_repairs_a_cut_line(tiny_ckpt, batch_dir, tm
     rows = _rows(out)
     videos = [r["video"] for r in rows]
     assert len(videos) == len(set(videos)) == 5 and videos[0] == str(good)
+    assert f"resume: 1 items already in {out}, 4 to go" in " ".join(res.output.split())
+
+
+def test_no_model_means_seeded_untrained_weights_with_a_warning(batch_dir, tmp_path):
+    out = tmp_path / "untrained.jsonl"
+    res = _invoke([str(batch_dir / "good_a.avi"), str(batch_dir / "missing.avi"), "--output", str(out)])
+    assert res.exit_code == 1  # the missing video is an error row, not a usage error
+    text = " ".join(res.output.split())
+    assert "no model given: untrained ntu60 weights (seeded)" in text
+    good, missing = _rows(out)
+    assert good["ok"] and good["model"]["weights"] == "untrained" and good["model"]["name"] == "pcan-ntu60"
+    assert missing["error"]["type"] == "MissingInput"
 
 
 def test_shards_partition_the_items(tiny_ckpt, batch_dir, tmp_path):
@@ -136,7 +148,9 @@ def test_multi_clip_scores_are_averaged(tiny_ckpt, sample_video, sample_skeleton
     [
         ([], "VIDEO arguments or --manifest"),
         (["x.avi", "--checkpoint", "a.pth", "--onnx", "b.onnx"], "one of --checkpoint"),
-        (["x.avi"], "--preset for untrained"),
+        (["x.avi", "--preset", "tiny", "-o", "out.txt"], "must end in .jsonl or .csv"),
+        (["x.avi", "--preset", "tiny", "-o", "no/such/dir/out.jsonl"], "folder does not exist"),
+        (["x.avi", "--onnx", "missing.onnx"], "model file not found: missing.onnx"),
         (["x.avi", "--preset", "tiny", "--shard", "3/2"], "0 <= i < n"),
         (["x.avi", "--preset", "tiny", "--fusion", "early"], "late or fused"),
         (["x.avi", "--preset", "tiny", "--fusion", "fused"], "fused head"),

@@ -149,14 +149,16 @@ def test_data_root_moves_every_dataset_and_flags_apply(tmp_path):
     assert guard and guard[0]["stop_on_failed_gate"] is True
 
 
-def test_registered_model_takes_its_fields_from_the_config():
+def test_registered_model_takes_its_fields_from_the_config(tmp_path):
     from mmaction.registry import MODELS
     from mmengine.registry import DefaultScope
 
     from training.train import build_config
 
     cfg = build_config(
-        SYNTH, cfg_options=["model.loss_weights=[1.0,2.0,0.5,0.8]", "model.num_classes=3", "model.class_names=[a,b,c]"]
+        SYNTH,
+        data_root=tmp_path,  # never the working directory's data/ (a user's `pcan data synth` output)
+        cfg_options=["model.loss_weights=[1.0,2.0,0.5,0.8]", "model.num_classes=3", "model.class_names=[a,b,c]"],
     )
     with DefaultScope.overwrite_default_scope("mmaction"):
         model = MODELS.build(cfg.model)

@@ -14,7 +14,7 @@ from ..preprocess.sources import sidecar
 from ..runtime import Predictor, Prepared
 from ..runtime.output import failure
 from .items import Item, UsageError, from_manifest, from_videos, parse_shard, select
-from .writers import ResultWriter, finished_videos
+from .writers import ResultWriter, check_output, finished_videos
 
 err = Console(stderr=True)
 
@@ -79,13 +79,14 @@ def run_items(
                 except Exception as exc:  # a bad item becomes its error row; the run goes on
                     slots.append(failure(item.video, exc))
             refill()  # the next items decode while this batch runs
-            try:
-                probs = predictor.infer(batch)
-                results = [
-                    predictor.format(p, pr, top_k=top_k, fusion=fusion) for p, pr in zip(batch, probs, strict=True)
-                ]
-            except Exception as exc:
-                results = [failure(p.name, exc) for p in batch]
+            results = []
+            for p, probs in zip(batch, predictor.infer_isolated(batch), strict=True):
+                try:  # an item that fails at inference fails alone; its batch neighbours still get answers
+                    if isinstance(probs, Exception):
+                        raise probs
+                    results.append(predictor.format(p, probs, top_k=top_k, fusion=fusion))
+                except Exception as exc:
+                    results.append(failure(p.name, exc))
             done = iter(results)
             for slot in slots:
                 emit(slot if isinstance(slot, dict) else next(done))
@@ -99,7 +100,7 @@ def predict(
     checkpoint: Annotated[Path | None, typer.Option(help="PyTorch checkpoint (.pth).")] = None,
     onnx: Annotated[Path | None, typer.Option(help="Exported ONNX model.")] = None,
     engine: Annotated[Path | None, typer.Option(help="TensorRT engine.")] = None,
-    preset: Annotated[str | None, typer.Option(help="ntu60 | tiny (alone: untrained weights).")] = None,
+    preset: Annotated[str | None, typer.Option(help="ntu60 | tiny; without a model: its untrained weights.")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | auto.")] = "auto",
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Default: 5 (or the class count).")] = None,
     num_clips: Annotated[int, typer.Option("--num-clips", min=1, max=32)] = 1,
@@ -118,14 +119,18 @@ def predict(
         models = [m for m in (checkpoint, onnx, engine) if m is not None]
         if len(models) > 1:
             raise UsageError("give one of --checkpoint, --onnx, --engine")
-        if not models and preset is None:
-            raise UsageError("give a model (--checkpoint/--onnx/--engine) or --preset for untrained weights")
+        if models and not models[0].is_file():
+            raise UsageError(f"model file not found: {models[0]}")
         if fusion not in ("late", "fused"):
             raise UsageError(f"--fusion must be late or fused, got {fusion!r}")
+        check_output(output)
         if resume and output == "-":
             raise UsageError("--resume needs --output FILE")
         items = from_manifest(manifest) if manifest else from_videos(list(videos or []), skeleton)
-        items = select(items, parse_shard(shard), finished_videos(output) if resume else set())
+        done = finished_videos(output) if resume else set()
+        items = select(items, parse_shard(shard), done)
+        if resume:
+            err.print(f"resume: {len(done)} items already in {output}, {len(items)} to go")
         predictor = Predictor.from_path(
             models[0] if models else None, preset=preset, device=device, batch_size=batch_size
         )
@@ -135,7 +140,10 @@ def predict(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if predictor.meta.weights == "untrained":
-        err.print('[yellow]warning:[/yellow] untrained weights: every output says "weights": "untrained"')
+        err.print(
+            f"[yellow]warning:[/yellow] no model given: untrained {predictor.config.name} weights (seeded), "
+            'whose answers are meaningless; every output says "weights": "untrained"'
+        )
     writer = ResultWriter(output, append=resume)
     try:
         ok, failed = run_items(

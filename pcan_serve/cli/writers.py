@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from .items import UsageError
+
 CSV_COLUMNS = [
     "video",
     "ok",
@@ -47,6 +49,20 @@ def _csv_row(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+OUTPUT_SUFFIXES = (".jsonl", ".csv")
+
+
+def check_output(target: str) -> None:
+    """``-``, or a ``.jsonl``/``.csv`` file in an existing folder: anything else is a usage error."""
+    if target == "-":
+        return
+    path = Path(target)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"--output must end in .jsonl or .csv (or be - for stdout), got {path.name}")
+    if not path.parent.is_dir():
+        raise UsageError(f"--output folder does not exist: {path.parent}")
+
+
 class ResultWriter:
     """Appends rows as they come (flushed), so an interrupted run keeps what it finished (``--resume``)."""
 
@@ -55,7 +71,6 @@ class ResultWriter:
         self._own = target != "-"
         if self._own:
             path = Path(target)
-            path.parent.mkdir(parents=True, exist_ok=True)
             fresh = not (append and path.exists() and path.stat().st_size > 0)
             if not fresh:
                 _drop_partial_last_line(path)

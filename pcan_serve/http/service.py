@@ -209,16 +209,15 @@ class PCANModel:
 
 
 def infer_isolated(predictor: Predictor, items: list[Prepared]) -> list[ModelOutput]:
-    """``predictor.infer`` on the whole batch; if that fails, item by item, so only the item that breaks it
-    fails (with its error) and its batch neighbours still get their results."""
-    try:
-        probs = predictor.infer(items)
-    except Exception as exc:
-        if len(items) > 1:
-            return [infer_isolated(predictor, [item])[0] for item in items]
-        logger.error("inference failed", exc_info=exc)
-        return [ModelOutput(error=f"{type(exc).__name__}: {exc}")]
-    return [ModelOutput.of(p, item.timing_ms["inference"]) for p, item in zip(probs, items, strict=True)]
+    """``predictor.infer_isolated`` as the model service's outputs: only an item that breaks its batch fails."""
+    outputs = []
+    for item, probs in zip(items, predictor.infer_isolated(items), strict=True):
+        if isinstance(probs, Exception):
+            logger.error("inference failed", exc_info=probs)
+            outputs.append(ModelOutput(error=f"{type(probs).__name__}: {probs}"))
+        else:
+            outputs.append(ModelOutput.of(probs, item.timing_ms["inference"]))
+    return outputs
 
 
 @bentoml.service(name="pcan", workers=SETTINGS.api_workers, traffic={"timeout": SETTINGS.timeout_s})

@@ -85,11 +85,19 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as exc:  # torch raises UnpicklingError / RuntimeError with the global in its text
         text = str(exc)
         found = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"global ([\w.]+)", text)
-        if found or "weights_only" in text.lower() or "Unsupported" in text:
-            name = found.group(1) if found else "an unknown type"
+        if found:
             raise UnsafeCheckpoint(
-                f"refused to load {Path(path).name}: it needs the Python type '{name}', which is not in "
+                f"refused to load {Path(path).name}: it needs the Python type '{found.group(1)}', which is not in "
                 "pcan's allowlist of safe checkpoint contents (tensors, numpy values, mmengine "
                 "HistoryBuffer). Re-save the weights as a plain state dict."
             ) from None
-        raise CheckpointError(f"cannot read checkpoint {Path(path).name}: {text.splitlines()[0]}") from None
+        raise CheckpointError(
+            f"cannot read {Path(path).name}: not a PyTorch checkpoint that pcan can load safely ({_first_line(text)})"
+        ) from None
+
+
+def _first_line(text: str) -> str:
+    """torch's unpickler buries the reason (e.g. 'Unsupported operand 35') below a generic paragraph."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = next((line for line in lines if line.startswith(("Unsupported", "invalid load key"))), None)
+    return detail or (lines[0] if lines else "unreadable")

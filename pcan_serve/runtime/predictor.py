@@ -59,6 +59,16 @@ class Predictor(Frontend):
             offset += n
         return results
 
+    def infer_isolated(self, items: list[Prepared]) -> list[dict[str, np.ndarray] | Exception]:
+        """:meth:`infer` on the whole batch; if that fails, item by item, so only an item that breaks it fails
+        (its exception in its slot) and its batch neighbours still get their results."""
+        try:
+            return list(self.infer(items))
+        except Exception as exc:
+            if len(items) == 1:
+                return [exc]
+            return [self.infer_isolated([item])[0] for item in items]
+
     def predict(
         self,
         video: Any,
