@@ -9,6 +9,7 @@ import sys
 import tarfile
 import threading
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import cv2
@@ -373,6 +374,36 @@ def test_openapi_documents_the_form(server):
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert set(body["properties"]) == {"video", "skeleton", "top_k", "fusion", "num_clips"}
     assert body["required"] == ["video", "skeleton"]
+
+
+def test_openapi_is_pcans_own(server):
+    spec = requests.get(f"{server}/docs.json", timeout=10).json()
+    assert spec["info"]["title"] == "pcan" and spec["info"]["version"] == metadata.version("pcan")
+    assert "NTU RGB+D" in spec["info"]["description"] and "BentoML Slack" not in spec["info"]["description"]
+    post = spec["paths"]["/predict"]["post"]
+    assert set(post["responses"]) == {"200", "400", "404", "405", "413", "422", "503", "504"}
+    for status, answer in post["responses"].items():
+        ref = answer["content"]["application/json"]["schema"]["$ref"]
+        assert ref == ("#/components/schemas/Prediction" if status == "200" else "#/components/schemas/Error")
+    assert "encoding" not in post["requestBody"]["content"]["multipart/form-data"]
+    assert set(spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]) == {"type", "message"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "kind"),
+    [("get", "/nope", 404, "NotFound"), ("get", "/predict", 405, "MethodNotAllowed")],
+)
+def test_unknown_routes_and_methods_answer_the_error_shape(server, method, path, status, kind):
+    res = requests.request(method, f"{server}{path}", timeout=10)
+    assert res.status_code == status
+    error = res.json()["error"]
+    assert error["type"] == kind and path in error["message"]
+
+
+def test_docs_leads_to_the_swagger_ui(server):
+    res = requests.get(f"{server}/docs", timeout=10, allow_redirects=False)
+    assert res.status_code in (302, 307) and res.headers["location"] == "/"
+    assert "swagger" in requests.get(f"{server}/", timeout=10).text.lower()
 
 
 def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):

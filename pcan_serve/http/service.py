@@ -11,9 +11,7 @@ Configuration: ``PCAN_*`` environment variables (see ``service_config``); `pcan 
 """
 
 import asyncio
-import logging
 import time
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -22,21 +20,18 @@ import anyio.to_thread
 import bentoml
 import numpy as np
 import torch
-from bentoml.exceptions import BentoMLException
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from ..errors import BackendUnavailable, PCANError
 from ..model_io import ModelMeta, backend_of
 from ..runtime import Frontend, Predictor, Prepared
-from ..runtime.output import failure
-from .form import PredictRequest, check_headers, read_predict_form
+from .edge import ApiEdge, PredictGate, error_response, logger
+from .form import PredictRequest, read_predict_form
 from .settings import UNTRAINED, ServiceSettings
 from .store import artifact_path, find_model
 
-logger = logging.getLogger("bentoml.pcan")  # under bentoml: its serve logging shows it
 SETTINGS = ServiceSettings.from_env()
 
 
@@ -57,36 +52,6 @@ STAGE_SECONDS = bentoml.metrics.Histogram(
     labelnames=["stage"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
 )
-
-
-def error_response(exc: BaseException) -> JSONResponse:
-    """``{"error": {"type", "message"}}`` with the error's HTTP status (500 for anything unexpected)."""
-    if isinstance(exc, PCANError):
-        return JSONResponse({"error": failure("", exc)["error"]}, status_code=exc.http_status)
-    if isinstance(exc, BentoMLException) and exc.error_code == HTTPStatus.SERVICE_UNAVAILABLE:
-        body = {"type": "ServiceUnavailable", "message": "the model is overloaded; retry later"}
-        return JSONResponse({"error": body}, status_code=503)
-    logger.error("POST /predict failed", exc_info=exc)
-    body = {"type": "InternalError", "message": f"{type(exc).__name__}: see the server log"}
-    return JSONResponse({"error": body}, status_code=500)
-
-
-class PredictGate:
-    """ASGI middleware: a non-multipart or declared-oversize POST /predict gets pcan's error body at once
-    (before BentoML's own content-type handling, which answers some media types in its own format)."""
-
-    def __init__(self, app: Any, path: str, max_bytes: int) -> None:
-        self.app, self.path, self.max_bytes = app, path, max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            try:
-                check_headers(headers, self.max_bytes)
-            except PCANError as exc:
-                await error_response(exc)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 class PredictForm(bentoml.IODescriptor):
@@ -281,3 +246,4 @@ class PCANService:
 
 
 PCANService.add_asgi_middleware(PredictGate, path="/predict", max_bytes=SETTINGS.max_upload_bytes)
+PCANService.add_asgi_middleware(ApiEdge)

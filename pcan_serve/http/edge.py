@@ -1,0 +1,98 @@
+"""The service's HTTP edge (ASGI middleware and error bodies): every answer that is not a prediction has the
+``{"error": {"type", "message"}}`` shape, and ``/docs.json`` is pcan's OpenAPI document."""
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from bentoml.exceptions import BentoMLException
+from starlette.responses import JSONResponse, RedirectResponse
+
+from ..errors import PCANError
+from ..runtime.output import failure
+from .form import check_headers
+from .openapi import patch_spec
+
+logger = logging.getLogger("bentoml.pcan")  # under bentoml: its serve logging shows it
+REWRITTEN = {404: ("NotFound", "no such route: {path}"), 405: ("MethodNotAllowed", "{method} is not allowed on {path}")}
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    """``{"error": {"type", "message"}}`` with the error's HTTP status (500 for anything unexpected)."""
+    if isinstance(exc, PCANError):
+        return JSONResponse({"error": failure("", exc)["error"]}, status_code=exc.http_status)
+    if isinstance(exc, BentoMLException) and exc.error_code == HTTPStatus.SERVICE_UNAVAILABLE:
+        body = {"type": "ServiceUnavailable", "message": "the model is overloaded; retry later"}
+        return JSONResponse({"error": body}, status_code=503)
+    logger.error("POST /predict failed", exc_info=exc)
+    body = {"type": "InternalError", "message": f"{type(exc).__name__}: see the server log"}
+    return JSONResponse({"error": body}, status_code=500)
+
+
+class PredictGate:
+    """ASGI middleware: a non-multipart or declared-oversize POST /predict gets pcan's error body at once
+    (before BentoML's own content-type handling, which answers some media types in its own format)."""
+
+    def __init__(self, app: Any, path: str, max_bytes: int) -> None:
+        self.app, self.path, self.max_bytes = app, path, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            try:
+                check_headers(headers, self.max_bytes)
+            except PCANError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class ApiEdge:
+    """ASGI middleware: ``/docs.json`` completed by :func:`patch_spec`, ``/docs`` -> the Swagger UI at ``/``, and
+    BentoML's plain-text 404/405 answers replaced by pcan's JSON error body."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in ("/docs", "/docs/"):
+            await RedirectResponse("/")(scope, receive, send)
+            return
+        docs = scope["path"] == "/docs.json"
+        held: dict[str, Any] = {}
+        body = bytearray()
+
+        async def edge_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if (docs and status == 200) or (status in REWRITTEN and not _is_json(message)):
+                    held["start"] = message  # answered once the body is complete
+                    return
+                await send(message)
+            elif message["type"] == "http.response.body" and "start" in held:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await _replace(held["start"], bytes(body), scope, receive, send)
+            else:
+                await send(message)
+
+        await self.app(scope, receive, edge_send)
+
+
+def _is_json(start: dict) -> bool:
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start.get("headers", [])}
+    return headers.get("content-type", "").startswith("application/json")
+
+
+async def _replace(start: dict, body: bytes, scope: dict, receive: Any, send: Any) -> None:
+    status = start["status"]
+    if status == 200:  # /docs.json
+        await JSONResponse(patch_spec(json.loads(body)))(scope, receive, send)
+        return
+    kind, message = REWRITTEN[status]
+    error = {"type": kind, "message": message.format(path=scope["path"], method=scope["method"])}
+    await JSONResponse({"error": error}, status_code=status)(scope, receive, send)

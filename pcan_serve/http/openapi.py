@@ -1,0 +1,114 @@
+"""pcan's OpenAPI document: BentoML's generated one with pcan's title, version and description, the
+prediction and error schemas, and every status POST /predict answers (BentoML lists 400/404/500 only)."""
+
+import copy
+from importlib import metadata
+from typing import Any
+
+DESCRIPTION = """\
+PCAN classifies a video and its COCO-17 skeleton into the 60 action classes of NTU RGB+D, with a
+confidence per branch (RGB, pose, fused head) and their late fusion.
+
+**POST /predict** takes a multipart form: `video` (file), `skeleton` (JSON file: `keypoint` [persons][frames][17][2],
+`keypoint_score` [persons][frames][17], `img_shape` [height, width], `total_frames`), and optional `top_k`,
+`fusion` (`late` | `fused`), `num_clips`. It answers the prediction object; every error, whatever its status,
+is `{"error": {"type": ..., "message": ...}}`.
+
+Try it here (Swagger UI at `/`), or: `curl -F video=@clip.mp4 -F skeleton=@clip.json http://HOST:3000/predict`.
+Health: `/livez`, `/readyz`; Prometheus metrics: `/metrics`; this document: `/docs.json`.
+"""
+
+ERROR_STATUSES = {
+    "400": "Bad request: a missing or malformed form field, a request parameter out of range.",
+    "404": "No such route.",
+    "405": "Method not allowed on this route.",
+    "413": "Upload larger than the server's limit (PCAN_MAX_UPLOAD_MB).",
+    "422": "The video or skeleton cannot be used: corrupt or empty video, malformed skeleton, too many frames "
+    "or persons, skeleton and video disagree.",
+    "503": "The model is not ready or is overloaded; retry later.",
+    "504": "The request did not finish within the server's time limit (PCAN_TIMEOUT_S).",
+}
+
+_CLASS = {
+    "type": "object",
+    "properties": {
+        "label": {"type": "integer", "description": "Class index (NTU-60 order)."},
+        "name": {"type": "string", "description": "Class name."},
+        "score": {"type": "number", "description": "Probability."},
+    },
+}
+_TOP_K = {"type": "array", "items": {"$ref": "#/components/schemas/ClassScore"}}
+PREDICTION = {
+    "type": "object",
+    "required": ["video", "ok", "prediction", "fusion", "top_k", "branches", "model", "timing_ms"],
+    "properties": {
+        "video": {"type": "string", "description": "The uploaded file's name."},
+        "ok": {"type": "boolean"},
+        "prediction": {"$ref": "#/components/schemas/ClassScore"},
+        "fusion": {"type": "string", "description": "What was served: `late_R:P` (late-fusion weights) or `fused`."},
+        "top_k": {**_TOP_K, "description": "The served probabilities' best classes."},
+        "branches": {
+            "type": "object",
+            "description": "Per-branch best classes: `rgb`, `pose`, and `fused` when the fused head is trained.",
+            "additionalProperties": {"type": "object", "properties": {"top_k": _TOP_K}},
+        },
+        "model": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "backend": {"type": "string", "enum": ["torch", "onnxruntime", "tensorrt"]},
+                "weights": {"type": "string", "enum": ["trained", "untrained"]},
+                "fused_head": {"type": "boolean"},
+            },
+        },
+        "timing_ms": {
+            "type": "object",
+            "description": "Milliseconds: decode, preprocess, inference (batch share), total.",
+            "additionalProperties": {"type": "number"},
+        },
+    },
+}
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {
+                "type": {"type": "string", "description": "e.g. InvalidSkeleton, InvalidVideo, PayloadTooLarge."},
+                "message": {"type": "string", "description": "What was wrong with which input."},
+            },
+        }
+    },
+}
+FORM_DESCRIPTION = "The video, its skeleton and the request's options."
+
+
+def pcan_version() -> str:
+    try:
+        return metadata.version("pcan")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def patch_spec(spec: dict[str, Any], version: str | None = None) -> dict[str, Any]:
+    """A copy of BentoML's document for the service, completed for pcan's API."""
+    out = copy.deepcopy(spec)
+    out["info"] = {"title": "pcan", "version": version or pcan_version(), "description": DESCRIPTION}
+    schemas = out.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("InvalidArgument", "NotFound", "InternalServerError"):
+        schemas.pop(name, None)
+    schemas.update({"ClassScore": _CLASS, "Prediction": PREDICTION, "Error": ERROR})
+    post = out.get("paths", {}).get("/predict", {}).get("post")
+    if post is not None:
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        ok = {"application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}
+        post["responses"] = {"200": {"description": "The prediction.", "content": ok}}
+        post["responses"].update({k: {"description": v, "content": error} for k, v in ERROR_STATUSES.items()})
+        post["description"] = "Classify one video with its skeleton."
+        form = post.get("requestBody", {}).get("content", {}).get("multipart/form-data", {})
+        form.pop("encoding", None)  # text fields, not JSON parts; `upload` is internal
+        if "schema" in form:
+            form["schema"]["description"] = FORM_DESCRIPTION
+    return out
