@@ -87,7 +87,8 @@ def trained(synth_set, tmp_path_factory):
     work_dir = tmp_path_factory.mktemp("train") / "work"
     proc = _train(work_dir, synth_set.root, "--cfg-options", "train_cfg.val_interval=5")
     assert proc.returncode == 0, _tail(proc)
-    best = next(work_dir.glob("best_acc_RGBPose_1:1_top1_epoch_*.pth"))
+    best = next(work_dir.glob("best_acc_RGBPose_1-1_top1_epoch_*.pth"))  # portable: no ':' in file names
+    assert not [p.name for p in work_dir.rglob("*:*")]
     return work_dir, best
 
 

@@ -17,10 +17,18 @@ Call :func:`apply` before importing ``mmaction``; it is idempotent.
 6. ``ColorJitter.adjust_hue`` adds a negative Python int to a uint8 array, which NumPy 2 refuses
    (OverflowError; NumPy 1 silently widened it): switching ColorJitter on crashed training -> replace it
    with the same hue rotation computed in int16 (OpenCV's 8-bit hue range is 0..179).
+7. Third-party noise that says nothing about the user's run, hidden by exact message: mmcv-lite's "Fail to
+   import MultiScaleDeformableAttention" (pcan never uses it; the full mmcv is not installable here),
+   mmengine's FileClient/HardDiskBackend deprecation notices (logged by mmaction2's own transforms through
+   every MMLogger, so a filter goes on each new MMLogger), and the
+   "scheduler.step() before optimizer.step()" UserWarning, which mmengine's OptimWrapper triggers on its
+   first iteration although the order is right (the learning rates logged per iteration show the schedule).
 """
 
+import logging
 import sys
 import types
+import warnings
 
 import numpy as np
 
@@ -91,10 +99,38 @@ def _patch_color_jitter() -> None:
     processing.ColorJitter.adjust_hue = staticmethod(_hue_shift)
 
 
+_NOISE = (
+    r"Fail to import ``MultiScaleDeformableAttention``",
+    r"Detected call of `scheduler.step\(\)` before `optimizer.step\(\)`",
+)
+_LOG_NOISE = ('"FileClient" will be deprecated', '"HardDiskBackend" is the alias of "LocalBackend"')
+
+
+def _not_noise(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_LOG_NOISE)
+
+
+def _quiet_noise() -> None:
+    for message in _NOISE:
+        warnings.filterwarnings("ignore", message=message)
+    from mmengine.logging import MMLogger
+
+    original = MMLogger.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self.addFilter(_not_noise)
+
+    MMLogger.__init__ = init
+    for logger in MMLogger._instance_dict.values():
+        logger.addFilter(_not_noise)
+
+
 def apply() -> None:
     global _applied
     if _applied:
         return
+    _quiet_noise()
     _patch_numpy()
     _stub_drn()
     _patch_mmengine_load()

@@ -73,7 +73,7 @@ def serve(
         max_upload_mb=max_upload_mb,
     )
     cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--port", str(port), "--host", host]
-    err.print(f"pcan serve: {' '.join(f'{k}={v}' for k, v in env.items())} {' '.join(cmd[1:])}")
+    err.print(f"pcan serve: {' '.join(f'{k}={v}' for k, v in env.items())} {' '.join(cmd)}", soft_wrap=True)
     sys.stderr.flush()
     os.execve(cmd[0], cmd, {**os.environ, **env})  # bentoml takes this process: signals reach it directly
 
