@@ -463,3 +463,24 @@ def test_without_an_imported_model_serves_untrained_weights(tmp_path):
     meta = json.loads(info["meta"])
     assert (meta["weights"], meta["config"]["name"], meta["fused_head"]) == ("untrained", "tiny", False)
     assert (info["backend"], info["device"], info["source"]) == ("torch", "cpu", "untrained tiny")
+
+
+def test_untrained_answers_agree_between_http_and_cli(sample_video, sample_skeleton, tmp_path):
+    """Untrained weights are seeded: a server and the CLI, two processes, give the same answer."""
+    env = {"BENTOML_HOME": str(tmp_path / "empty"), "BENTOML_DO_NOT_TRACK": "True", "PCAN_TORCH_THREADS": "1"}
+    with local_server(preset="tiny", device="cpu", env=env, startup_s=STARTUP_S) as url:
+        files = {"video": sample_video.open("rb"), "skeleton": sample_skeleton.open("rb")}
+        http = requests.post(f"{url}/predict", files=files, data={"top_k": "5"}, timeout=120).json()
+    out = tmp_path / "cli.jsonl"
+    cli = typer.Typer()
+    cli.command()(predict_command)
+    res = CliRunner().invoke(
+        cli, [str(sample_video), "--preset", "tiny", "--top-k", "5", "-o", str(out), "--no-progress"]
+    )
+    assert res.exit_code == 0, res.output
+    cli = json.loads(out.read_text())
+    assert http["model"]["weights"] == cli["model"]["weights"] == "untrained"
+    for branch in ("rgb", "pose"):
+        got, ref = http["branches"][branch]["top_k"], cli["branches"][branch]["top_k"]
+        assert [c["label"] for c in got] == [c["label"] for c in ref]
+        np.testing.assert_allclose([c["score"] for c in got], [c["score"] for c in ref], rtol=0, atol=1e-5)

@@ -116,7 +116,7 @@ def test_runner_checkpoint_serves_as_trained(trained, synth_set):
 
     _, best = trained
     raw = safe_torch_load(best)
-    assert raw["meta"]["pcan"]["fused_head_trained"] is True
+    assert raw["meta"]["pcan"]["fused_head"] is True  # ModelMeta field (was fused_head_trained)
     model, info = load_model(best, preset="tiny")
     assert info.kind == "pcan" and info.preset == "tiny" and info.fused_head
     assert info.class_names == synth_set.class_names
