@@ -18,6 +18,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from ..errors import EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
+from ..preprocess.skeleton_io import check_size
 
 FILE_FIELDS = ("video", "skeleton")
 INT_FIELDS = ("top_k", "num_clips")
@@ -103,7 +104,7 @@ def _one_file(form: Mapping, name: str) -> UploadFile:
     return value
 
 
-async def read_predict_form(request: Request, max_bytes: int) -> PredictRequest:
+async def read_predict_form(request: Request, max_bytes: int, max_skeleton_bytes: int) -> PredictRequest:
     """Parse and check the form; the caller must ``close()`` the result."""
     check_headers(request.headers, max_bytes)
     parser = MultiPartParser(
@@ -135,6 +136,7 @@ async def read_predict_form(request: Request, max_bytes: int) -> PredictRequest:
             raise EmptyVideo("video: the upload is empty (0 bytes)")
         if not skeleton.size:
             raise InvalidSkeleton("skeleton: the upload is empty (0 bytes)")
+        check_size(skeleton.size, max_skeleton_bytes, "skeleton")  # before it is read into memory
         skeleton_bytes = await skeleton.read()
         name = sanitize_filename(video.filename)
         folder = Path(tempfile.mkdtemp(prefix="pcan-upload-"))  # mode 0700, unique per request

@@ -71,7 +71,9 @@ class PredictForm(bentoml.IODescriptor):
     @classmethod
     async def from_http_request(cls, request: Request, serde: Any) -> "PredictForm":
         try:
-            upload: PredictRequest | PCANError = await read_predict_form(request, SETTINGS.max_upload_bytes)
+            upload: PredictRequest | PCANError = await read_predict_form(
+                request, SETTINGS.max_upload_bytes, SETTINGS.max_skeleton_bytes
+            )
         except PCANError as exc:
             upload = exc
         return cls.model_construct(video=None, skeleton=None, upload=upload)
@@ -204,7 +206,11 @@ class PCANService:
                     info = await self.model.to_async.describe()
                     meta = ModelMeta.from_json(info["meta"], "the model service")
                     self._frontend = Frontend(
-                        meta, info["backend"], max_frames=SETTINGS.max_frames, max_persons=SETTINGS.max_persons
+                        meta,
+                        info["backend"],
+                        max_frames=SETTINGS.max_frames,
+                        max_persons=SETTINGS.max_persons,
+                        max_skeleton_bytes=SETTINGS.max_skeleton_bytes,
                     )
         return self._frontend
 

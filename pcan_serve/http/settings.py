@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 
 from ..model_io import BACKENDS
-from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS
+from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT_MAX_SKELETON_BYTES
 
 UNTRAINED = "untrained"  # PCAN_MODEL value: untrained weights of PCAN_PRESET, whatever the store holds
 
@@ -46,6 +46,7 @@ class ServiceSettings:
     max_upload_bytes: int  # PCAN_MAX_UPLOAD_MB: whole request body
     max_frames: int  # PCAN_MAX_FRAMES: video frames (and skeleton frames)
     max_persons: int  # PCAN_MAX_PERSONS: persons in a skeleton
+    max_skeleton_bytes: int  # PCAN_MAX_SKELETON_MB: skeleton file size, checked before it is parsed
     api_workers: int  # PCAN_API_WORKERS: processes that parse and preprocess requests
     preprocess_threads: int  # PCAN_PREPROCESS_THREADS: concurrent decodes per API worker
     torch_threads: int | None  # PCAN_TORCH_THREADS: intra-op threads of the torch backend
@@ -69,6 +70,7 @@ class ServiceSettings:
             max_upload_bytes=_int("PCAN_MAX_UPLOAD_MB", 200) * 2**20,
             max_frames=_int("PCAN_MAX_FRAMES", DEFAULT_MAX_FRAMES),
             max_persons=_int("PCAN_MAX_PERSONS", DEFAULT_MAX_PERSONS),
+            max_skeleton_bytes=_int("PCAN_MAX_SKELETON_MB", DEFAULT_MAX_SKELETON_BYTES // 2**20) * 2**20,
             api_workers=_int("PCAN_API_WORKERS", 1),
             preprocess_threads=_int("PCAN_PREPROCESS_THREADS", min(4, os.cpu_count() or 1)),
             torch_threads=threads or None,

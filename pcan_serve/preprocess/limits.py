@@ -6,6 +6,9 @@ DEFAULT_MAX_FRAMES = 3000
 DEFAULT_MAX_PERSONS = 10
 """Persons per skeleton (mmaction2 keeps at most 10 as well; NTU has 1 or 2)."""
 
+DEFAULT_MAX_SKELETON_BYTES = 20 * 2**20
+"""Skeleton file size (JSON or .npz) before parsing; NTU skeletons are 1-3 MiB as JSON."""
+
 FRAME_TOLERANCE = 2
 """Largest skeleton/video frame-count difference that is clipped to the shorter instead of rejected."""
 

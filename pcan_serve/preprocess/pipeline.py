@@ -20,7 +20,7 @@ from .clips import RGBClips
 from .compact import Box, check_box, compact_box, shift_keypoints
 from .heatmaps import pose_heatmaps
 from .helper import Once
-from .limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, MAX_BOX_SCALE, MAX_CLIPS
+from .limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT_MAX_SKELETON_BYTES, MAX_BOX_SCALE, MAX_CLIPS
 from .resize import resize_keypoints
 from .sampling import SamplePlan, sample_frames
 from .skeleton import (
@@ -96,6 +96,7 @@ def make_inputs(
     max_persons: int = DEFAULT_MAX_PERSONS,
     max_frames: int = DEFAULT_MAX_FRAMES,
     timings: dict[str, float] | None = None,
+    max_skeleton_bytes: int = DEFAULT_MAX_SKELETON_BYTES,
 ) -> Inputs:
     """``{"imgs": [num_clips, 3, 8, R, R], "heatmaps": [num_clips, 17, 32, R/4, R/4]}``, float32.
 
@@ -106,7 +107,7 @@ def make_inputs(
     check_num_clips(num_clips)  # before any work is spent on the item
     clock = _Stopwatch(timings)
     with clock("preprocess"):
-        skel = load_skeleton(skeleton, max_persons=max_persons, max_frames=max_frames)
+        skel = load_skeleton(skeleton, max_persons=max_persons, max_frames=max_frames, max_bytes=max_skeleton_bytes)
     with clock("decode"):
         vid = open_video(video, max_frames=max_frames)
     with vid:

@@ -4,10 +4,7 @@ Every violation raises a typed error naming the field and what was expected. Unk
 (``frame_dir``, ``label``, ``original_shape``, ...) are ignored, as mmaction2 annotations carry them.
 """
 
-import io
-import json
 import math
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,11 +13,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidSkeleton, MissingInput, SkeletonVideoMismatch, TooManyPersons
-from .limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, FRAME_TOLERANCE
+from .limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT_MAX_SKELETON_BYTES, FRAME_TOLERANCE
+from .skeleton_io import NUM_JOINTS, check_size, read_skeleton_bytes
 
-NUM_JOINTS = 17
 _COORDINATES = ("pixel", "normalized")
-_NPZ_MAGIC = b"PK\x03\x04"
 _ASPECT_TOLERANCE = 0.05  # relative; beyond it the skeleton was made for another video
 _FAR = 1e7  # px; a joint this far away can only come from a wrong skeleton (and would overflow float32 sums)
 
@@ -49,38 +45,23 @@ def load_skeleton(
     source: SkeletonSource,
     max_persons: int = DEFAULT_MAX_PERSONS,
     max_frames: int = DEFAULT_MAX_FRAMES,
+    max_bytes: int = DEFAULT_MAX_SKELETON_BYTES,
 ) -> Skeleton:
-    """Read a skeleton from a path (.json/.npz), JSON or .npz bytes, or an already parsed dict."""
+    """Read a skeleton from a path (.json/.npz), JSON or .npz bytes, or an already parsed dict; files and
+    bytes are sized before they are parsed (``skeleton_io``)."""
     if isinstance(source, Mapping):
         data = source
     elif isinstance(source, bytes | bytearray | memoryview):
-        data = _parse_bytes(bytes(source))
+        data = read_skeleton_bytes(bytes(source), "skeleton", max_bytes, max_persons, max_frames)
     elif isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
             raise MissingInput(f"skeleton file not found: {path}")
-        data = _parse_bytes(path.read_bytes(), name=path.name)
+        check_size(path.stat().st_size, max_bytes, path.name)
+        data = read_skeleton_bytes(path.read_bytes(), path.name, max_bytes, max_persons, max_frames)
     else:
         raise InvalidSkeleton(f"skeleton: expected a path, bytes or a dict, got {type(source).__name__}")
     return parse_skeleton(data, max_persons=max_persons, max_frames=max_frames)
-
-
-def _parse_bytes(raw: bytes, name: str = "skeleton") -> Mapping[str, Any]:
-    if raw.startswith(_NPZ_MAGIC):
-        try:
-            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-                return {key: npz[key] for key in npz.files}
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise InvalidSkeleton(f"{name}: not a readable .npz without pickled objects ({exc})") from None
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidSkeleton(f"{name}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise InvalidSkeleton(f"{name}: JSON nested too deeply; expected arrays of depth 4 at most") from None
-    if not isinstance(data, dict):
-        raise InvalidSkeleton(f"{name}: expected a JSON object with 'keypoint', got {type(data).__name__}")
-    return data
 
 
 def parse_skeleton(

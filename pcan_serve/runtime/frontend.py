@@ -39,6 +39,7 @@ class Frontend:
         fusion_weights: tuple[float, float] | None = None,
         max_frames: int | None = None,
         max_persons: int | None = None,
+        max_skeleton_bytes: int | None = None,
     ) -> None:
         self.meta = meta
         self.config = meta.config
@@ -46,7 +47,8 @@ class Frontend:
         self.fusion_weights = tuple(fusion_weights or meta.fusion_weights)
         if len(self.fusion_weights) != 2 or min(self.fusion_weights) < 0 or sum(self.fusion_weights) <= 0:
             raise ValueError(f"fusion weights must be two non-negative numbers, not {self.fusion_weights}")
-        self.limits = {k: v for k, v in (("max_frames", max_frames), ("max_persons", max_persons)) if v}
+        limits = {"max_frames": max_frames, "max_persons": max_persons, "max_skeleton_bytes": max_skeleton_bytes}
+        self.limits = {k: v for k, v in limits.items() if v}
 
     @property
     def model_info(self) -> dict[str, Any]:
