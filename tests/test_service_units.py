@@ -8,8 +8,9 @@ import pytest
 from pcan_serve.cli.serve import serve_env
 from pcan_serve.errors import BackendUnavailable
 from pcan_serve.http.form import sanitize_filename
-from pcan_serve.http.service import _model_source, infer_isolated
+from pcan_serve.http.service import infer_isolated
 from pcan_serve.http.settings import UNTRAINED, ServiceSettings
+from pcan_serve.http.source import model_source as _model_source
 from pcan_serve.runtime import Predictor, Prepared
 
 

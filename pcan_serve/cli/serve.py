@@ -72,6 +72,16 @@ def serve(
         max_batch=max_batch,
         max_upload_mb=max_upload_mb,
     )
+    os.environ.update(env)
+    try:  # the model loads and runs once here, so a model that cannot be served never starts BentoML
+        from ..http.settings import ServiceSettings
+        from ..http.source import CHECKED_ENV, check_served
+
+        err.print(f"pcan serve: model ok: {check_served(ServiceSettings.from_env())}", soft_wrap=True)
+    except Exception as exc:
+        err.print(f"[red]error:[/red] cannot serve the model: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    env[CHECKED_ENV] = "1"
     cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--port", str(port), "--host", host]
     err.print(f"pcan serve: {' '.join(f'{k}={v}' for k, v in env.items())} {' '.join(cmd)}", soft_wrap=True)
     sys.stderr.flush()

@@ -11,6 +11,7 @@ Configuration: ``PCAN_*`` environment variables (see ``service_config``); `pcan 
 """
 
 import asyncio
+import atexit
 import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -24,27 +25,20 @@ from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
 
-from ..errors import BackendUnavailable, PCANError
-from ..model_io import ModelMeta, backend_of
+from ..errors import PCANError
+from ..model_io import ModelMeta
 from ..runtime import Frontend, Predictor, Prepared
 from .edge import ApiEdge, PredictGate, error_response, logger
 from .form import PredictRequest, read_predict_form
-from .settings import UNTRAINED, ServiceSettings
-from .store import artifact_path, find_model
+from .settings import ServiceSettings
+from .source import check_at_import, exit_code_after_failure, open_served, stop_server, store_tag
 
 SETTINGS = ServiceSettings.from_env()
 
 
-def _store_tag(settings: ServiceSettings) -> str | None:
-    """The stored model to serve (and to put in a Bento); None: PCAN_MODEL names a file, or nothing was
-    imported (then the preset's untrained weights are served)."""
-    if settings.model_path:
-        return None
-    stored = find_model(settings.model_tag, settings.backend)
-    return str(stored.tag) if stored is not None else None
-
-
-STORE_TAG = _store_tag(SETTINGS)
+check_at_import(SETTINGS)  # `bentoml serve` / a container: a model that cannot load ends the server here
+atexit.register(exit_code_after_failure)
+STORE_TAG = store_tag(SETTINGS)
 
 STAGE_SECONDS = bentoml.metrics.Histogram(
     name="pcan_stage_duration_seconds",
@@ -102,30 +96,6 @@ class ModelOutput(bentoml.IODescriptor):
         return dict(zip(self.branches, self.probs, strict=True))
 
 
-def _model_source(settings: ServiceSettings, stored: Any) -> tuple[str | None, str | None]:
-    """(model file or None for untrained weights, preset) from PCAN_MODEL, the store, or the preset."""
-    if settings.model_path == UNTRAINED:
-        path, preset = None, settings.preset or "ntu60"
-    elif settings.model_path:
-        path, preset = settings.model_path, settings.preset
-    elif stored is not None:
-        path, preset = str(artifact_path(stored)), stored.info.labels.get("preset") or settings.preset
-    else:
-        path, preset = None, settings.preset or "ntu60"
-    kind = backend_of(path) if path else "torch"
-    if settings.backend and settings.backend != kind and path is None and settings.model_path != UNTRAINED:
-        raise BackendUnavailable(
-            f"PCAN_BACKEND={settings.backend}, but no {settings.backend} model was imported "
-            "(`pcan models import`), and untrained weights run on torch"
-        )
-    if settings.backend and settings.backend != kind:
-        raise BackendUnavailable(
-            f"PCAN_BACKEND={settings.backend}, but the model to serve "
-            f"({Path(path).name if path else 'untrained ' + str(preset)}) needs {kind}"
-        )
-    return path, preset
-
-
 @bentoml.service(name="pcan-model", workers=1, traffic={"timeout": SETTINGS.timeout_s})
 class PCANModel:
     """The model, on the GPU when there is one; batches come from BentoML's adaptive batching."""
@@ -137,12 +107,11 @@ class PCANModel:
         if SETTINGS.torch_threads:
             torch.set_num_threads(SETTINGS.torch_threads)
         stored = self.stored_model if STORE_TAG else None
-        path, preset = _model_source(SETTINGS, stored)
-        self.source = str(stored.tag) if stored is not None else (path or f"untrained {preset}")
-        self.predictor = Predictor.from_path(
-            path, preset=preset, device=SETTINGS.device, batch_size=SETTINGS.batch_size
-        )
-        self._warm_up()
+        try:
+            self.predictor, self.source = open_served(SETTINGS, stored)
+        except Exception as exc:  # BentoML would restart this worker forever: stop the whole server instead
+            stop_server(f"the model process cannot load its model: {exc}")
+            raise
         logger.info(
             "serving %s (%s on %s, weights %s)",
             self.source,
@@ -150,13 +119,6 @@ class PCANModel:
             self.predictor.backend.device,
             self.predictor.meta.weights,
         )
-
-    def _warm_up(self) -> None:
-        """One forward at start-up: fails fast on a broken model, and the first request is not the slow one."""
-        p = self.predictor.config.preprocess
-        imgs = np.zeros((1, 3, p.clip_len_rgb, p.resize, p.resize), np.float32)
-        heatmaps = np.zeros((1, 17, p.clip_len_pose, p.heatmap_size, p.heatmap_size), np.float32)
-        self.predictor.infer([Prepared("warm-up", imgs, heatmaps)])
 
     @bentoml.api
     def describe(self) -> dict[str, Any]:
