@@ -69,3 +69,21 @@ class PayloadTooLarge(PCANError):
 
 class BackendUnavailable(PCANError):
     """The requested runtime (e.g. TensorRT, CUDA) is not installed or has no device here."""
+
+
+class ClientClosed(PCANError):
+    """The client went away before its request was read or answered (nginx's 499); nothing to answer."""
+
+    http_status = 499
+
+
+class RequestTimeout(PCANError):
+    """The request did not finish within the server's time limit."""
+
+    http_status = 504
+
+
+class ServiceUnavailable(PCANError):
+    """The model is not ready or is overloaded."""
+
+    http_status = 503

@@ -2,15 +2,18 @@
 started; a healthy one stops promptly on SIGTERM / SIGINT."""
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
+import requests
 
-from pcan_serve.http.launch import free_port
+from pcan_serve.http.launch import free_port, local_server
 
 SERVICE = "pcan_serve.http.service:PCANService"
 
@@ -94,3 +97,39 @@ def _ready(port: int) -> bool:
             return res.status == 200
     except OSError:
         return False
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    """Untrained ntu60 (a full-size forward takes over a second on CPU) with a 1 s request time limit."""
+    home = tmp_path_factory.mktemp("home")
+    env = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True", "PCAN_TIMEOUT_S": "1"}
+    with local_server(preset="ntu60", device="cpu", env=env, startup_s=300) as url:
+        yield url
+
+
+def test_a_request_past_the_time_limit_gets_504_in_the_error_shape(slow_server, sample_video, sample_skeleton):
+    files = {"video": sample_video.open("rb"), "skeleton": sample_skeleton.open("rb")}
+    res = requests.post(f"{slow_server}/predict", files=files, timeout=120)
+    assert res.status_code == 504
+    error = res.json()["error"]
+    assert error["type"] == "RequestTimeout" and "PCAN_TIMEOUT_S" in error["message"]
+    assert requests.get(f"{slow_server}/livez", timeout=10).status_code == 200
+
+
+def test_a_client_that_leaves_mid_upload_is_counted_as_client_closed(slow_server):
+    host, port = slow_server.removeprefix("http://").split(":")
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        'Content-Length: 1000000\r\n\r\n--b\r\nContent-Disposition: form-data; name="video"; filename="v.avi"\r\n\r\n'
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode() + b"\0" * 50_000)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        metrics = requests.get(f"{slow_server}/metrics", timeout=10).text
+        if 'pcan_requests_total{outcome="client_closed"}' in metrics:
+            break
+        time.sleep(0.5)
+    assert re.search(r'pcan_requests_total\{outcome="client_closed"\} [1-9]', metrics), metrics[-2000:]
+    assert 'outcome="server_error"' not in metrics

@@ -6,10 +6,11 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import bentoml
 from bentoml.exceptions import BentoMLException
 from starlette.responses import JSONResponse, RedirectResponse
 
-from ..errors import PCANError
+from ..errors import PCANError, ServiceUnavailable
 from ..runtime.output import failure
 from .form import check_headers
 from .openapi import patch_spec
@@ -18,14 +19,31 @@ logger = logging.getLogger("bentoml.pcan")  # under bentoml: its serve logging s
 REWRITTEN = {404: ("NotFound", "no such route: {path}"), 405: ("MethodNotAllowed", "{method} is not allowed on {path}")}
 
 
+OUTCOMES = bentoml.metrics.Counter(
+    name="pcan_requests",
+    documentation="POST /predict answers by outcome: ok, client_error (4xx), client_closed (the client left, "
+    "nginx's 499), overloaded (503), timeout (504), server_error (500)",
+    labelnames=["outcome"],
+)
+
+
+def count(outcome: str) -> None:
+    OUTCOMES.labels(outcome=outcome).inc()
+
+
 def error_response(exc: BaseException) -> JSONResponse:
     """``{"error": {"type", "message"}}`` with the error's HTTP status (500 for anything unexpected)."""
-    if isinstance(exc, PCANError):
-        return JSONResponse({"error": failure("", exc)["error"]}, status_code=exc.http_status)
     if isinstance(exc, BentoMLException) and exc.error_code == HTTPStatus.SERVICE_UNAVAILABLE:
-        body = {"type": "ServiceUnavailable", "message": "the model is overloaded; retry later"}
-        return JSONResponse({"error": body}, status_code=503)
+        exc = ServiceUnavailable("the model is overloaded; retry later")
+    if isinstance(exc, PCANError):
+        status = exc.http_status
+        outcome = {499: "client_closed", 503: "overloaded", 504: "timeout"}.get(status, "client_error")
+        if status == 499:
+            logger.info("POST /predict: %s", exc)
+        count(outcome)
+        return JSONResponse({"error": failure("", exc)["error"]}, status_code=status)
     logger.error("POST /predict failed", exc_info=exc)
+    count("server_error")
     body = {"type": "InternalError", "message": f"{type(exc).__name__}: see the server log"}
     return JSONResponse({"error": body}, status_code=500)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import anyio.to_thread
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from ..errors import EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
+from ..errors import ClientClosed, EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
 from ..preprocess.skeleton_io import check_size
 
 FILE_FIELDS = ("video", "skeleton")
@@ -118,6 +118,8 @@ async def read_predict_form(request: Request, max_bytes: int, max_skeleton_bytes
         form = await parser.parse()
     except MultiPartException as exc:
         raise InvalidRequest(f"malformed multipart form: {exc.message}") from None
+    except ClientDisconnect:
+        raise ClientClosed("the client closed the connection during the upload") from None
     try:
         unknown = sorted(set(form.keys()) - set(FIELDS))
         if unknown:

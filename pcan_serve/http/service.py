@@ -25,15 +25,16 @@ from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
 
-from ..errors import PCANError
+from ..errors import PCANError, RequestTimeout
 from ..model_io import ModelMeta
 from ..runtime import Frontend, Predictor, Prepared
-from .edge import ApiEdge, PredictGate, error_response, logger
+from .edge import ApiEdge, PredictGate, count, error_response, logger
 from .form import PredictRequest, read_predict_form
 from .settings import ServiceSettings
 from .source import check_at_import, exit_code_after_failure, open_served, stop_server, store_tag
 
 SETTINGS = ServiceSettings.from_env()
+TIMEOUT_MARGIN_S = 15  # BentoML's own timeouts fire after pcan's, whose answer has the JSON error shape
 
 
 check_at_import(SETTINGS)  # `bentoml serve` / a container: a model that cannot load ends the server here
@@ -96,7 +97,7 @@ class ModelOutput(bentoml.IODescriptor):
         return dict(zip(self.branches, self.probs, strict=True))
 
 
-@bentoml.service(name="pcan-model", workers=1, traffic={"timeout": SETTINGS.timeout_s})
+@bentoml.service(name="pcan-model", workers=1, traffic={"timeout": SETTINGS.timeout_s + TIMEOUT_MARGIN_S})
 class PCANModel:
     """The model, on the GPU when there is one; batches come from BentoML's adaptive batching."""
 
@@ -149,7 +150,7 @@ def infer_isolated(predictor: Predictor, items: list[Prepared]) -> list[ModelOut
     return outputs
 
 
-@bentoml.service(name="pcan", workers=SETTINGS.api_workers, traffic={"timeout": SETTINGS.timeout_s})
+@bentoml.service(name="pcan", workers=SETTINGS.api_workers, traffic={"timeout": SETTINGS.timeout_s + TIMEOUT_MARGIN_S})
 class PCANService:
     """POST /predict; health at /livez and /readyz, Prometheus metrics at /metrics."""
 
@@ -192,21 +193,29 @@ class PCANService:
             return error_response(upload)  # type: ignore[return-value]
         with upload:
             try:
-                frontend = await self._engine()
-                top_k = upload.top_k if upload.top_k is not None else frontend.default_top_k()
-                frontend.check_request(top_k=top_k, fusion=upload.fusion, num_clips=upload.num_clips)
-                item = await anyio.to_thread.run_sync(self._prepare, frontend, upload, limiter=self._limiter)
-                [out] = await self.model.to_async.infer([ModelInput(imgs=item.imgs, heatmaps=item.heatmaps)])
-                if out.error is not None:
-                    raise RuntimeError(out.error)
-                item.timing_ms["inference"] = out.inference_ms
-                result = frontend.format(item, out.as_dict(), top_k=top_k, fusion=upload.fusion)
+                with anyio.fail_after(SETTINGS.timeout_s):
+                    result, item = await self._predict(upload)
+            except TimeoutError:
+                timeout = RequestTimeout(f"the request did not finish within {SETTINGS.timeout_s} s (PCAN_TIMEOUT_S)")
+                return error_response(timeout)  # type: ignore[return-value]
             except Exception as exc:
                 return error_response(exc)  # type: ignore[return-value]
+        count("ok")
         for stage in ("decode", "preprocess", "inference"):
             STAGE_SECONDS.labels(stage=stage).observe(item.timing_ms.get(stage, 0.0) / 1000)
         STAGE_SECONDS.labels(stage="total").observe(time.perf_counter() - start)
         return result
+
+    async def _predict(self, upload: PredictRequest) -> tuple[dict[str, Any], Prepared]:
+        frontend = await self._engine()
+        top_k = upload.top_k if upload.top_k is not None else frontend.default_top_k()
+        frontend.check_request(top_k=top_k, fusion=upload.fusion, num_clips=upload.num_clips)
+        item = await anyio.to_thread.run_sync(self._prepare, frontend, upload, limiter=self._limiter)
+        [out] = await self.model.to_async.infer([ModelInput(imgs=item.imgs, heatmaps=item.heatmaps)])
+        if out.error is not None:
+            raise RuntimeError(out.error)
+        item.timing_ms["inference"] = out.inference_ms
+        return frontend.format(item, out.as_dict(), top_k=top_k, fusion=upload.fusion), item
 
     @staticmethod
     def _prepare(frontend: Frontend, upload: PredictRequest) -> Prepared:

@@ -50,7 +50,7 @@ class ServiceSettings:
     api_workers: int  # PCAN_API_WORKERS: processes that parse and preprocess requests
     preprocess_threads: int  # PCAN_PREPROCESS_THREADS: concurrent decodes per API worker
     torch_threads: int | None  # PCAN_TORCH_THREADS: intra-op threads of the torch backend
-    timeout_s: int  # PCAN_TIMEOUT_S: per-request timeout of both services
+    timeout_s: int  # PCAN_TIMEOUT_S: every request ends within it (504 when it cannot be served in time)
 
     @classmethod
     def from_env(cls) -> "ServiceSettings":
@@ -74,5 +74,5 @@ class ServiceSettings:
             api_workers=_int("PCAN_API_WORKERS", 1),
             preprocess_threads=_int("PCAN_PREPROCESS_THREADS", min(4, os.cpu_count() or 1)),
             torch_threads=threads or None,
-            timeout_s=_int("PCAN_TIMEOUT_S", 300),
+            timeout_s=_int("PCAN_TIMEOUT_S", 120),
         )
