@@ -151,6 +151,6 @@ def _as_numpy(batch: object) -> np.ndarray:
 
 def _reason(exc: BaseException) -> str:
     """decord's message without its log prefix (``[time] /source/file.cc:61: ``), shortened."""
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", line)[:160]
+    lines = [re.sub(r"\[[\d:]+\] \S+:\d+: ", "", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("Stack trace")]
+    return (lines[0] if lines else type(exc).__name__)[:160]
