@@ -28,13 +28,14 @@ from starlette.requests import Request
 from ..errors import PCANError, RequestTimeout
 from ..model_io import ModelMeta
 from ..runtime import Frontend, Predictor, Prepared
-from . import bentoml_compat
+from . import allocator, bentoml_compat
 from .edge import ApiEdge, PredictGate, count, error_response, logger
 from .form import PredictRequest, read_predict_form
 from .settings import ServiceSettings
 from .source import check_at_import, exit_code_after_failure, open_served, stop_server, store_tag
 
 bentoml_compat.apply()
+allocator.limit_retention()
 SETTINGS = ServiceSettings.from_env()
 TIMEOUT_MARGIN_S = 15  # BentoML's own timeouts fire after pcan's, whose answer has the JSON error shape
 
