@@ -1,1 +1,1 @@
-"""Latency/throughput benchmarks; each module is runnable with ``python -m`` and importable."""
+"""Latency/throughput benchmarks, reached through `pcan bench` only: one harness (timing), one module per stage."""

@@ -1,76 +1,93 @@
-"""The one set of weights every backend is timed with: a checkpoint, and the ONNX file exported from it.
+"""The one set of weights every stage is timed with: a checkpoint, and the ONNX file and TensorRT engines
+exported from it by the export stage's own exporters. Each file is made on first use (decode and
+preprocessing need none), in a work folder the caller deletes.
 
-Without ``--checkpoint`` the weights are random but not degenerate (seeded; BatchNorm statistics and the
-classifier weights spread out, so the classes are well separated and top-5 comparisons mean something);
-the timing does not depend on the values. Files live in a work folder the caller deletes.
+Without ``--checkpoint`` the weights are random but not degenerate (export's calibrated randomisation,
+seeded: peaked, finite outputs, so top-5 comparisons mean something); timings do not depend on the values.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
-from export.synthetic import randomise_weights
-from pcan_serve.checkpoint import load_model, save_checkpoint
-from pcan_serve.model import PCAN, PCANConfig, build_pcan
+from pcan_serve.model import PCANConfig, preset_config
 
 
 @dataclass
 class BenchModel:
     config: PCANConfig
-    checkpoint: Path
     weights: str  # "random (seed N)" or the checkpoint's path
     workdir: Path
-    onnx: Path | None = None
-    onnx_error: str | None = None
+    seed: int = 0
+    given: Path | None = None
     notes: list[str] = field(default_factory=list)
+    _files: dict[str, Path | Exception] = field(default_factory=dict)
 
     @property
     def preset(self) -> str:
         return self.config.name
 
+    def _once(self, key: str, make: Callable[[], Path], what: str) -> Path:
+        """The file ``make()`` writes, made at most once; a failure is remembered and raised again."""
+        if key not in self._files:
+            start = time.perf_counter()
+            try:
+                self._files[key] = make()
+                self.notes.append(f"{what} in {time.perf_counter() - start:.1f} s")
+            except Exception as exc:
+                self._files[key] = exc
+        found = self._files[key]
+        if isinstance(found, Exception):
+            raise found  # the same error for every stage that needs the file (e.g. TensorRT not installed)
+        return found
 
-def random_model(preset: str, seed: int = 0) -> PCAN:
-    """Seeded, well-conditioned random weights (export's calibrated randomisation: peaked, finite outputs)."""
-    torch.manual_seed(seed)
-    return randomise_weights(build_pcan(preset), seed=seed)
+    @property
+    def checkpoint(self) -> Path:
+        if self.given is not None:
+            return self.given
+        return self._once("pth", self._random_checkpoint, "random weights made")
+
+    def _random_checkpoint(self) -> Path:
+        import torch
+
+        from export.synthetic import randomise_weights
+        from pcan_serve import save_checkpoint
+        from pcan_serve.model import build_pcan
+
+        torch.manual_seed(self.seed)
+        model = randomise_weights(build_pcan(self.preset), seed=self.seed)
+        return save_checkpoint(model, self.workdir / f"bench-{self.preset}.pth", fused_head_trained=False)
+
+    def onnx(self) -> Path:
+        """The checkpoint exported by ``export.export_verified_onnx`` (the parity check is the export tests')."""
+        from export import export_verified_onnx
+
+        path = self.workdir / f"bench-{self.preset}.onnx"
+        return self._once(
+            "onnx", lambda: export_verified_onnx(self.checkpoint, path, verify=False).path, "ONNX exported"
+        )
+
+    def engine(self, fp16: bool, max_batch: int) -> Path:
+        """A TensorRT engine (and its sidecar) from the ONNX file, for batch 1..max_batch."""
+        from export import export_verified_engine
+
+        precision = "fp16" if fp16 else "fp32"
+        path = self.workdir / f"bench-{self.preset}-{precision}-b{max_batch}.engine"
+
+        def make() -> Path:
+            return export_verified_engine(self.onnx(), path, fp16, 1, max_batch, max_batch, verify=False).path
+
+        return self._once(path.name, make, f"TensorRT {precision} engine (batch 1..{max_batch}) built")
 
 
 def prepare(preset: str, workdir: Path, checkpoint: Path | None = None, seed: int = 0) -> BenchModel:
-    """A checkpoint file of ``preset`` (the given one, or random weights saved to ``workdir``)."""
+    """The benchmark's model: the given checkpoint, or seeded random weights of ``preset`` (made on first use)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    if checkpoint is not None:
-        _, info = load_model(checkpoint, preset=preset)
-        return BenchModel(info.config, Path(checkpoint), str(checkpoint), workdir)
-    model = random_model(preset, seed)
-    path = save_checkpoint(model, workdir / f"bench-{preset}.pth", fused_head_trained=False)
-    return BenchModel(
-        model.config,
-        path,
-        f"random (seed {seed})",
-        workdir,
-        notes=["random weights: no trained checkpoint given (--checkpoint); timings do not depend on weight values"],
-    )
+    if checkpoint is None:
+        note = "random weights: no trained checkpoint given (--checkpoint); timings do not depend on weight values"
+        return BenchModel(preset_config(preset), f"random (seed {seed})", workdir, seed, notes=[note])
+    from pcan_serve import load_model
 
-
-def ensure_onnx(bm: BenchModel) -> Path:
-    """Export the checkpoint with the export stage's own exporter (once); raises why it cannot."""
-    if bm.onnx is not None:
-        return bm.onnx
-    if bm.onnx_error is not None:
-        raise RuntimeError(bm.onnx_error)
-    try:
-        from export.onnx_export import export_onnx, model_meta
-    except ImportError as exc:
-        bm.onnx_error = f"ONNX export unavailable (export.onnx_export: {exc})"
-        raise RuntimeError(bm.onnx_error) from None
-    model, info = load_model(bm.checkpoint, preset=bm.preset)
-    start = time.perf_counter()
-    try:
-        bm.onnx = export_onnx(model, model_meta(info), bm.workdir / f"bench-{bm.preset}.onnx")
-    except Exception as exc:
-        bm.onnx_error = f"ONNX export failed: {type(exc).__name__}: {exc}"
-        raise RuntimeError(bm.onnx_error) from None
-    bm.notes.append(f"ONNX exported in {time.perf_counter() - start:.1f} s (export.onnx_export.export_onnx)")
-    return bm.onnx
+    _, info = load_model(checkpoint, preset=preset)
+    return BenchModel(info.config, str(checkpoint), workdir, seed, Path(checkpoint))

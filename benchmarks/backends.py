@@ -1,20 +1,27 @@
-"""The runtimes a model forward is timed on, each opened from the one benchmark checkpoint or its ONNX.
+"""The runtimes a model forward is timed on, each opened from the one benchmark checkpoint or its exports.
 
-A name is ``runtime[-fp16]``: torch-eager, torch-compile, onnxruntime, tensorrt; ``--device`` says where.
-Whatever cannot run here raises :class:`Unavailable` with the reason, which becomes a skipped record.
+A name is ``runtime[-tf32|-fp16]``: torch-eager, torch-compile, onnxruntime, tensorrt; ``--device`` says
+where. What serving runs (torch eager in fp32 on the CPU and with the fp16 backbone on CUDA, ONNX Runtime,
+TensorRT) is opened through ``Predictor.from_path``, so its timing is serving's. torch.compile and the CUDA
+fp32 (TF32 off) / TF32 variants, which serving does not pick itself, run in :class:`TorchRunner` with the
+same precision policy. Whatever cannot run here raises :class:`Unavailable` with the reason.
 """
 
 import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from .artifacts import BenchModel, ensure_onnx
+import numpy as np
+
+from .artifacts import BenchModel
 
 RUNTIMES = ("torch-eager", "torch-compile", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "tf32", "fp16")
 DEFAULTS = {
     "cpu": ("torch-eager", "torch-compile", "onnxruntime"),
-    "cuda": ("torch-eager", "torch-eager-fp16", "torch-compile-fp16", "onnxruntime", "tensorrt-fp16"),
+    "cuda": tuple("torch-eager torch-eager-tf32 torch-eager-fp16 torch-compile-fp16 onnxruntime tensorrt-fp16".split()),
 }
+NAMES = tuple(r + ("" if p == "fp32" else f"-{p}") for r in RUNTIMES for p in PRECISIONS)
 
 
 class Unavailable(RuntimeError):
@@ -29,96 +36,109 @@ class Spec:
 
     @property
     def name(self) -> str:
-        return self.runtime + ("-fp16" if self.precision == "fp16" else "")
+        return self.runtime + ("" if self.precision == "fp32" else f"-{self.precision}")
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    @property
+    def serving(self) -> bool:
+        """Whether serving runs exactly this (so it opens through ``Predictor.from_path``)."""
+        if self.runtime == "torch-eager":
+            return self.precision == ("fp16" if self.cuda else "fp32")
+        return self.runtime != "torch-compile"
 
 
 def parse(name: str, device: str) -> Spec:
-    runtime, fp16 = (name[: -len("-fp16")], True) if name.endswith("-fp16") else (name, False)
+    runtime, precision = name.rsplit("-", 1) if name.endswith(("-tf32", "-fp16")) else (name, "fp32")
     if runtime not in RUNTIMES:
-        raise ValueError(f"unknown backend {name!r}; known: {', '.join(RUNTIMES)} (optionally with -fp16)")
-    return Spec(runtime, device, "fp16" if fp16 else "fp32")
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(RUNTIMES)} (optionally with -tf32 or -fp16)")
+    return Spec(runtime, device, precision)
 
 
 def default_specs(device: str) -> list[Spec]:
     return [parse(n, device) for n in DEFAULTS["cuda" if device.startswith("cuda") else "cpu"]]
 
 
+def _check(spec: Spec) -> None:
+    if spec.precision != "fp32" and not spec.cuda:
+        raise Unavailable(f"{spec.precision} is only benchmarked on CUDA")
+    if spec.runtime == "onnxruntime" and spec.precision != "fp32":
+        raise Unavailable("the exported ONNX model is fp32; use tensorrt-fp16 for fp16")
+    if spec.runtime == "tensorrt" and (spec.precision == "tf32" or not spec.cuda):
+        raise Unavailable("TensorRT engines run on CUDA, built in fp32 (TF32 off) or fp16")
+    if spec.cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise Unavailable("torch sees no CUDA GPU here")
+
+
+def open_predictor(spec: Spec, bm: BenchModel, batch_size: int) -> Any:
+    """``Predictor.from_path`` for what serving runs; :class:`Unavailable` for anything else."""
+    from pcan_serve.errors import BackendUnavailable
+    from pcan_serve.runtime import Predictor
+
+    _check(spec)
+    if not spec.serving:
+        raise Unavailable(f"{spec.name} is not a serving backend (serving picks its precision per device)")
+    try:
+        if spec.runtime == "torch-eager":
+            path = bm.checkpoint
+        elif spec.runtime == "onnxruntime":
+            path = bm.onnx()
+        else:
+            path = bm.engine(spec.precision == "fp16", batch_size)
+        predictor = Predictor.from_path(path, preset=bm.preset, device=spec.device, batch_size=batch_size)
+    except (ImportError, BackendUnavailable) as exc:
+        raise Unavailable(str(exc)) from None
+    if spec.cuda and not predictor.backend.device.startswith("cuda"):
+        raise Unavailable(f"{spec.runtime} fell back to {predictor.backend.device} (no usable CUDA provider)")
+    return predictor
+
+
 def open_spec(spec: Spec, bm: BenchModel, max_batch: int) -> Any:
     """An object with ``run(imgs, heatmaps) -> {branch: probs}``, or :class:`Unavailable`."""
-    cuda = spec.device.startswith("cuda")
-    if spec.precision == "fp16" and not cuda:
-        raise Unavailable("fp16 is only benchmarked on CUDA")
-    if spec.runtime in ("torch-eager", "torch-compile"):
-        return _torch(spec, bm, cuda)
-    if spec.runtime == "onnxruntime":
-        if spec.precision == "fp16":
-            raise Unavailable("the exported ONNX model is fp32; use tensorrt-fp16 for fp16")
-        return _onnxruntime(spec, bm)
-    return _tensorrt(spec, bm, max_batch)
+    if spec.serving:
+        return open_predictor(spec, bm, max_batch).backend
+    _check(spec)
+    if spec.runtime == "torch-compile" and not spec.cuda and not any(map(shutil.which, ("g++", "c++", "clang++"))):
+        raise Unavailable("torch.compile (inductor) needs a C++ compiler on CPU, and none is on PATH")
+    return TorchRunner(spec, bm)
 
 
-def _torch(spec: Spec, bm: BenchModel, cuda: bool) -> Any:
-    import torch
+class TorchRunner:
+    """PyTorch with host arrays in and probabilities out, like ``Backend.run``, for the variants serving does
+    not choose itself. Same policy as serving: channels-last 3D on the CPU; fp16 = backbone under autocast,
+    head in fp32. ``fp32`` on CUDA switches TF32 off, ``tf32`` on, for exactly its own calls."""
 
-    from pcan_serve.runtime import TorchBackend
+    def __init__(self, spec: Spec, bm: BenchModel) -> None:
+        import torch
 
-    if cuda and not torch.cuda.is_available():
-        raise Unavailable("torch sees no CUDA GPU here")
-    backend = TorchBackend(bm.checkpoint, preset=bm.preset, device=spec.device, fp16=spec.precision == "fp16")
-    if spec.runtime == "torch-compile":
-        if not cuda and not (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")):
-            raise Unavailable("torch.compile (inductor) needs a C++ compiler on CPU, and none is on PATH")
-        # Backbone and head separately: the fp16 path calls them one by one (backbone under autocast, head
-        # in fp32), which would bypass a compiled whole model. Compiled on the first call (the warm-up).
-        backend.model.backbone = torch.compile(backend.model.backbone)
-        backend.model.cls_head = torch.compile(backend.model.cls_head)
-    return backend
+        from pcan_serve import load_model
 
+        model, _ = load_model(bm.checkpoint, preset=bm.preset, device=spec.device)
+        self.spec, self.name, self.device = spec, spec.runtime, spec.device
+        self.format = torch.contiguous_format if spec.cuda else torch.channels_last_3d
+        model = model.to(memory_format=self.format)
+        self.backbone, self.head = model.backbone, model.cls_head
+        if spec.runtime == "torch-compile":  # compiled on the first call (the warm-up)
+            self.backbone, self.head = torch.compile(self.backbone), torch.compile(self.head)
 
-def _onnxruntime(spec: Spec, bm: BenchModel) -> Any:
-    import onnxruntime as ort
+    def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
+        import contextlib
 
-    if spec.device.startswith("cuda") and "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise Unavailable(
-            f"this ONNX Runtime build has no CUDA provider (providers: {', '.join(ort.get_available_providers())})"
-        )
-    try:
-        path = ensure_onnx(bm)
-    except RuntimeError as exc:
-        raise Unavailable(str(exc)) from None
-    from pcan_serve.errors import BackendUnavailable
-    from pcan_serve.runtime import OnnxRuntimeBackend
+        import torch
 
-    try:
-        backend = OnnxRuntimeBackend(path, device=spec.device)
-    except BackendUnavailable as exc:
-        raise Unavailable(str(exc)) from None
-    if spec.device.startswith("cuda") and backend.session.get_providers()[0] != "CUDAExecutionProvider":
-        raise Unavailable("ONNX Runtime's CUDA provider did not load (the session fell back to the CPU)")
-    return backend
+        from .peak import tf32
 
-
-def _tensorrt(spec: Spec, bm: BenchModel, max_batch: int) -> Any:
-    try:
-        from export.onnx_export import read_onnx_meta
-        from export.tensorrt_export import build_engine, require_tensorrt
-    except ImportError as exc:
-        raise Unavailable(f"TensorRT export unavailable ({exc})") from None
-    from pcan_serve.errors import BackendUnavailable
-    from pcan_serve.runtime import TensorRTBackend
-    from pcan_serve.runtime.backends import tensorrt_sidecar
-
-    try:
-        require_tensorrt()
-    except BackendUnavailable as exc:
-        raise Unavailable(str(exc)) from None
-    try:
-        onnx_path = ensure_onnx(bm)
-    except RuntimeError as exc:
-        raise Unavailable(str(exc)) from None
-    engine = bm.workdir / f"bench-{bm.preset}-{spec.precision}.engine"
-    build_engine(
-        onnx_path, engine, fp16=spec.precision == "fp16", min_batch=1, opt_batch=max_batch, max_batch=max_batch
-    )
-    tensorrt_sidecar(engine).write_text(read_onnx_meta(onnx_path).to_json())
-    return TensorRTBackend(engine)
+        x, h = (torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in (imgs, heatmaps))
+        x, h = x.contiguous(memory_format=self.format), h.contiguous(memory_format=self.format)
+        fp16 = self.spec.precision == "fp16"
+        flags = tf32(self.spec.precision == "tf32") if self.spec.cuda else contextlib.nullcontext()
+        with flags, torch.inference_mode():
+            with torch.autocast(x.device.type, dtype=torch.float16, enabled=fp16):
+                x_rgb, x_pose = self.backbone(x, h)
+            logits = self.head(x_rgb.float(), x_pose.float())
+        return {k: torch.softmax(v.float(), dim=1).cpu().numpy() for k, v in logits.items()}

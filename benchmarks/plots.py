@@ -3,17 +3,25 @@ end-to-end stage breakdown of pcan against mmaction2, and HTTP latency vs concur
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from .records import Results, label
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt: Any, fig: Any, path: Path, **layout: Any) -> Path:
+    fig.tight_layout(**layout)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def latency_vs_batch(res: Results, path: Path) -> Path | None:
@@ -32,9 +40,7 @@ def latency_vs_batch(res: Results, path: Path) -> Path | None:
         ax_ms.errorbar(xs, med, yerr=err, marker="o", capsize=3, label=name)
         ax_tp.plot(xs, [r["throughput"] for r in recs], marker="o", label=name)
     preset = res.meta.get("model", {}).get("preset", "")
-    ax_ms.set(
-        xlabel="batch (clips)", ylabel="latency per call, ms (median, bar to p95)", title=f"model forward ({preset})"
-    )
+    ax_ms.set(xlabel="batch (clips)", ylabel="latency per call, ms (median, bar to p95)", title=f"forward ({preset})")
     ax_tp.set(xlabel="batch (clips)", ylabel="clips / s", title="throughput")
     for ax in (ax_ms, ax_tp):
         ax.set_xscale("log", base=2)
@@ -43,10 +49,7 @@ def latency_vs_batch(res: Results, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
     ax_ms.set_yscale("log")
     ax_tp.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def stage_breakdown(res: Results, path: Path) -> Path | None:
@@ -73,10 +76,7 @@ def stage_breakdown(res: Results, path: Path) -> Path | None:
     ax.set(xlabel="ms per video (medians of each part)", title="end to end, one video: where the time goes")
     ax.margins(x=0.15)
     fig.legend(fontsize=8, ncol=4, loc="lower center")
-    fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, rect=(0, 0.35 / height, 1, 1))
 
 
 def http_latency(res: Results, path: Path) -> Path | None:
@@ -91,10 +91,7 @@ def http_latency(res: Results, path: Path) -> Path | None:
     ax.set(xlabel="concurrent clients", ylabel="request latency, ms", title="HTTP /predict")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def write_plots(res: Results, out: Path) -> list[Path]:

@@ -40,49 +40,18 @@ def measured(
     """A record from raw samples; ``per_call`` items per call give the throughput (default: ``batch``)."""
     stats = summarize(samples_ms)
     items = batch if per_call is None else per_call
-    rec: dict[str, Any] = {
-        "stage": stage,
-        "impl": impl,
-        "backend": backend,
-        "device": device,
-        "precision": precision,
-        "batch": batch,
-        "preset": preset,
-        "status": "ok",
-        **stats,
-        "throughput": round(items * 1000.0 / stats["median_ms"], 3) if stats["median_ms"] > 0 else None,
-        "throughput_unit": unit,
-        "samples_ms": [round(s, 3) for s in samples_ms],
-    }
-    rec.update(extra)
-    return rec
+    rec: dict[str, Any] = dict(stage=stage, impl=impl, backend=backend, device=device, precision=precision)
+    rec.update(batch=batch, preset=preset, status="ok", **stats)
+    rec["throughput"] = round(items * 1000.0 / stats["median_ms"], 3) if stats["median_ms"] > 0 else None
+    rec["throughput_unit"] = unit
+    rec["samples_ms"] = [round(s, 3) for s in samples_ms]
+    return {**rec, **extra}
 
 
-def skipped(
-    stage: str,
-    reason: str,
-    *,
-    impl: str = "pcan",
-    backend: str = "",
-    batch: int | None = None,
-    preset: str = "",
-    device: str = "",
-    precision: str = "",
-    status: str = "skipped",
-    **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "stage": stage,
-        "impl": impl,
-        "backend": backend,
-        "device": device,
-        "precision": precision,
-        "batch": batch,
-        "preset": preset,
-        "status": status,
-        "reason": reason,
-        **extra,
-    }
+def skipped(stage: str, reason: str, *, status: str = "skipped", **fields: Any) -> dict[str, Any]:
+    """A measurement that did not happen here (``skipped``) or broke (``failed``), with the reason."""
+    rec: dict[str, Any] = dict(stage=stage, impl="pcan", backend="", device="", precision="", batch=None, preset="")
+    return {**rec, **fields, "status": status, "reason": reason}
 
 
 def compare(rec: dict[str, Any], reference: dict[str, Any]) -> None:
@@ -103,17 +72,7 @@ class Results:
     def ok(self, stage: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.records if r["status"] == "ok" and (stage is None or r["stage"] == stage)]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "meta": self.meta, "records": self.records}
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1, default=str) + "\n")
+    def save(self, path: Path) -> Path:
+        data = {"schema_version": SCHEMA_VERSION, "meta": self.meta, "records": self.records}
+        path.write_text(json.dumps(data, indent=1, default=str) + "\n")
         return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Results":
-        data = json.loads(Path(path).read_text())
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"{path}: benchmark schema {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-        return cls(data["meta"], data["records"])

@@ -1,61 +1,60 @@
-"""HTTP service latency at several client concurrencies: a real `pcan serve` (BentoML) on a free localhost
-port with the benchmark checkpoint, driven by the service's own benchmark client (benchmarks.bench_http).
+"""HTTP stage: a real `pcan serve` (BentoML, ``pcan_serve.http.launch.local_server``) on a free localhost
+port with the benchmark checkpoint, ``POST /predict`` of the sample video from several clients at once.
 
-Each concurrency level sends ``max(repeats, 2 x concurrency)`` requests of the sample video, after
-warm-up requests; latency is per request, throughput is completed requests per second of wall time.
+Each concurrency level sends ``max(repeats, 2 x concurrency)`` requests after warm-up requests; latency is
+per request (every request must return 200; a failure is counted in ``errors`` and left out of the
+latencies), throughput is completed requests per second of wall time.
 """
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from .context import Context
-from .records import measured, skipped
+from .records import measured
+from .timing import concurrent
 
 
-def run_http(ctx: Context) -> None:
-    s, preset = ctx.settings, ctx.model.preset
+def poster(client: Any, url: str, video: Path, skeleton: Path, top_k: int = 5) -> Callable[[], None]:
+    """One ``POST /predict`` of the video + skeleton per call (``client``: an httpx.Client, thread-safe);
+    raises unless the answer is 200."""
+    files = {"video": (video.name, video.read_bytes()), "skeleton": (skeleton.name, skeleton.read_bytes())}
+    form = {"top_k": str(top_k), "num_clips": "1"}
+
+    def post() -> None:
+        res = client.post(f"{url}/predict", files=files, data=form)
+        if res.status_code != 200:
+            raise RuntimeError(f"HTTP {res.status_code}: {res.text[:200]}")
+
+    return post
+
+
+def run(ctx: Context) -> None:
+    s = ctx.settings
     if s.quick:
-        ctx.results.add(
-            skipped(
-                "http",
-                "not run in --quick (starting the BentoML server takes longer than the whole quick run)",
-                backend="bentoml",
-                preset=preset,
-            )
-        )
+        ctx.skip("http", "not run in --quick (starting the BentoML server takes longer than the quick run)")
         return
-    try:
-        from . import bench_http
-    except ImportError as exc:
-        ctx.results.add(skipped("http", f"HTTP benchmark unavailable ({exc})", backend="bentoml", preset=preset))
-        return
+    import httpx
+
+    from pcan_serve.http.launch import local_server
+
     log_path = ctx.model.workdir / "serve.log"
-    ctx.log(f"http: starting pcan serve ({preset}, {ctx.device}); log {log_path}")
+    ctx.log(f"http: starting pcan serve ({ctx.model.preset}, {ctx.device}); log {log_path}")
     env = {"BENTOML_HOME": str(ctx.model.workdir / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
-    server = bench_http.local_server(checkpoint=ctx.model.checkpoint, device=ctx.device, env=env, log_path=log_path)
-    with server as url:
+    server = local_server(checkpoint=ctx.model.checkpoint, device=ctx.device, env=env, log_path=log_path)
+    with server as url, httpx.Client(timeout=300, limits=httpx.Limits(max_connections=64)) as client:
+        post = poster(client, url, Path(s.video), Path(s.skeleton))
         for i, concurrency in enumerate(s.concurrencies):
+            for _ in range(max(1, s.warmup) + (i == 0)):  # the first level also warms the server up
+                post()
             total = max(s.repeats, 2 * concurrency)
             ctx.log(f"http: {total} requests from {concurrency} clients")
-            stats = bench_http.run(
-                url, s.video, s.skeleton, concurrency=concurrency, total=total, warmup=max(1, s.warmup) + (i == 0)
-            )
-            if not stats["samples_ms"]:
-                reason = f"every request failed: {stats['error_samples']}"
-                ctx.results.add(
-                    skipped("http", reason, backend="bentoml", status="failed", preset=preset, concurrency=concurrency)
-                )
+            samples, errors, wall_s = concurrent(post, concurrency, total)
+            info = dict(backend="bentoml", device=ctx.device, batch=1, concurrency=concurrency)
+            if not samples:
+                ctx.skip("http", f"every request failed: {errors[:3]}", status="failed", **info)
                 continue
-            rec = measured(
-                "http",
-                "pcan",
-                "bentoml",
-                stats["samples_ms"],
-                batch=1,
-                preset=preset,
-                device=ctx.device,
-                unit="requests/s",
-                concurrency=concurrency,
-                errors=stats["errors"],
-                error_samples=stats["error_samples"],
-                wall_s=stats["wall_s"],
-            )
-            rec["throughput"] = stats["throughput_rps"]  # completed requests per second of wall time
+            extra = dict(errors=len(errors), error_samples=errors[:3], wall_s=round(wall_s, 2), **info)
+            rec = measured("http", "pcan", samples_ms=samples, preset=ctx.model.preset, unit="requests/s", **extra)
             ctx.results.add(rec)
+            rec["throughput"] = round(len(samples) / wall_s, 3)  # completed requests per second of wall time

@@ -1,9 +1,9 @@
-"""Model forward per backend and batch size: ``Backend.run`` (inputs in host memory -> probabilities in
-host memory, as serving calls it), every backend interleaved in the same rounds.
+"""Model stage: forward per backend and batch size, host arrays in -> probabilities in host memory (as
+serving calls ``Backend.run``; on CUDA the copies are part of the time), all backends in the same rounds.
 
-Inputs are the preprocessed NTU sample, repeated to the batch size. Each backend's last output is kept
-and compared with the reference backend's (torch eager on the same device, fp32 if run): the timing of a
-backend that computes something else would be worthless.
+Inputs are the preprocessed sample, repeated to the batch size. Each backend's last output is compared
+with the reference backend's (torch eager on the same device): the timing of a backend that computes
+something else would be worthless. FLOP/s are given against the peak measured in this run (:mod:`.peak`).
 """
 
 from pathlib import Path
@@ -11,11 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .backends import Spec, Unavailable, open_spec
+from .backends import Spec, Unavailable, default_specs, open_spec, parse
 from .context import Context
-from .env import peak_gflops
-from .records import compare, measured, skipped
-from .timing import Contender, interleave
+from .timing import Contender, why
 
 REFERENCES = ("torch-eager", "torch-eager-fp16")  # the first one measured is every other's reference
 
@@ -31,21 +29,30 @@ def sample_inputs(ctx: Context) -> tuple[dict[str, np.ndarray], str]:
 
     rng = np.random.default_rng(s.seed)
     imgs_shape, heat_shape = input_shapes(ctx.model.config, 1)
-    inputs = {
-        "imgs": rng.standard_normal(imgs_shape, dtype=np.float32),
-        "heatmaps": rng.random(heat_shape, dtype=np.float32),
-    }
-    return inputs, "random (sample video not found)"
+    imgs, heatmaps = rng.standard_normal(imgs_shape, dtype=np.float32), rng.random(heat_shape, dtype=np.float32)
+    return {"imgs": imgs, "heatmaps": heatmaps}, "random (sample video not found)"
 
 
-def _flops_fields(ctx: Context, spec: Spec, batch: int, median_ms: float) -> dict[str, Any]:
-    if not ctx.flops_per_clip:
-        return {}
-    achieved = ctx.flops_per_clip * batch / (median_ms / 1e3) / 1e9
-    out: dict[str, Any] = {"gflops_per_clip": round(ctx.flops_per_clip / 1e9, 3), "achieved_gflops": round(achieved, 2)}
-    peak = peak_gflops(ctx.env, spec.device, spec.precision)
+def flops_fields(flops_per_clip: int, batch: int, median_ms: float, peak: dict | None) -> dict[str, Any]:
+    achieved = flops_per_clip * batch / (median_ms / 1e3) / 1e9
+    out: dict[str, Any] = {"gflops_per_clip": round(flops_per_clip / 1e9, 3), "achieved_gflops": round(achieved, 2)}
     if peak:
-        out.update(peak_gflops=round(peak[0], 1), peak_kind=peak[1], peak_fraction=round(achieved / peak[0], 4))
+        out.update(
+            peak_gflops=peak["gflops"], peak_kind=peak["method"], peak_fraction=round(achieved / peak["gflops"], 4)
+        )
+    return out
+
+
+def _sgemms(ctx: Context, specs: list[Spec]) -> dict[str, Any]:
+    """One peak contender per device and precision timed (none without a FLOP count)."""
+    from .peak import Sgemm
+
+    out = {}
+    for key in sorted({(spec.device, spec.precision) for spec in specs} if ctx.flops_per_clip else ()):
+        try:
+            out["peak {} {}".format(*key)] = Sgemm(*key)
+        except (ValueError, RuntimeError) as exc:  # no such peak here; the forwards are timed without it
+            ctx.log(f"model: no {key[1]} peak on {key[0]}: {exc}")
     return out
 
 
@@ -54,84 +61,54 @@ def _max_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return max(float(np.abs(a[k] - b[k]).max()) for k in keys) if keys else float("nan")
 
 
-def _keeping(sink: dict, name: str, backend: Any, imgs: np.ndarray, heatmaps: np.ndarray) -> Any:
-    """A timed call that keeps its output in ``sink[name]`` for the agreement check."""
-    return lambda _: sink.__setitem__(name, backend.run(imgs, heatmaps))
-
-
-def run_model(ctx: Context, specs: list[Spec]) -> None:
+def run(ctx: Context) -> None:
     s = ctx.settings
-    preset = ctx.model.preset
+    specs = [parse(n, ctx.device) for n in s.backends] if s.backends else default_specs(ctx.device)
+    if s.quick and not s.backends:
+        reason = "not run in --quick: compiling takes tens of seconds per batch size on CPU (name it in --backends)"
+        for spec in [x for x in specs if x.runtime == "torch-compile"]:
+            specs.remove(spec)
+            ctx.skip("model", reason, backend=spec.runtime, device=spec.device, precision=spec.precision)
     inputs, source = sample_inputs(ctx)
     opened: dict[str, tuple[Spec, Any]] = {}
     for spec in specs:
         ctx.log(f"model: opening {spec.name} on {spec.device}")
+        info = dict(backend=spec.runtime, device=spec.device, precision=spec.precision)
         try:
             opened[spec.name] = (spec, open_spec(spec, ctx.model, max(s.batch_sizes)))
         except Unavailable as exc:
-            ctx.results.add(
-                skipped(
-                    "model", str(exc), backend=spec.runtime, device=spec.device, precision=spec.precision, preset=preset
-                )
-            )
+            ctx.skip("model", str(exc), **info)
         except Exception as exc:  # e.g. an engine build that fails: reported, the others still run
-            ctx.results.add(
-                skipped(
-                    "model",
-                    f"{type(exc).__name__}: {exc}",
-                    backend=spec.runtime,
-                    status="failed",
-                    device=spec.device,
-                    precision=spec.precision,
-                    preset=preset,
-                )
-            )
+            ctx.skip("model", why(exc), status="failed", **info)
+    sgemms = _sgemms(ctx, [spec for spec, _ in opened.values()])
     for batch in s.batch_sizes:
-        imgs = np.repeat(inputs["imgs"], batch, axis=0)
-        heatmaps = np.repeat(inputs["heatmaps"], batch, axis=0)
+        imgs, heatmaps = (np.repeat(inputs[k], batch, axis=0) for k in ("imgs", "heatmaps"))
         last: dict[str, dict[str, np.ndarray]] = {}
 
-        contenders = [
-            Contender(name, _keeping(last, name, backend, imgs, heatmaps)) for name, (_, backend) in opened.items()
-        ]
+        def call(name: str, backend: Any, last: dict = last, imgs: Any = imgs, heatmaps: Any = heatmaps) -> Any:
+            return lambda _: last.__setitem__(name, backend.run(imgs, heatmaps))  # kept for the agreement check
+
         ctx.log(f"model: batch {batch}: {', '.join(opened)}")
-        t = interleave(contenders, s.repeats, s.warmup, s.max_seconds, s.min_repeats)
-        recs = {}
-        for name, samples in t.samples_ms.items():
+        contenders = [Contender(name, call(name, backend)) for name, (_, backend) in opened.items()]
+        t = ctx.time(contenders + [Contender(name, sgemm) for name, sgemm in sgemms.items()])  # same rounds
+        for name in [n for n in sgemms if n in t.failed]:
+            ctx.log(f"model: {name} dropped: {t.failed.pop(name)}")
+            sgemms.pop(name)
+        peaks = {name: sgemm.result(t.samples_ms.pop(name)) for name, sgemm in sgemms.items()}
+        ctx.results.meta.setdefault("peaks", []).extend(dict(p, batch=batch) for p in peaks.values())
+
+        def fields(name: str, batch: int = batch) -> dict[str, Any]:
             spec = opened[name][0]
-            rec = measured(
-                "model",
-                "pcan",
-                spec.runtime,
-                samples,
-                batch=batch,
-                preset=preset,
-                device=spec.device,
-                precision=spec.precision,
-                first_call_ms=round(t.first_call_ms[name], 3),
-                rounds=t.rounds,
-                stopped_by_budget=t.stopped_by_budget,
-            )
-            rec.update(_flops_fields(ctx, spec, batch, rec["median_ms"]))
-            recs[name] = rec
-        ref_name = next((n for n in REFERENCES if n in recs), None)
+            return dict(impl="pcan", backend=spec.runtime, device=spec.device, precision=spec.precision, batch=batch)
+
+        reference = next((n for n in REFERENCES if n in t.samples_ms), None)
+        recs = ctx.record("model", t, lambda n: {**fields(n), "inputs": source}, reference)
         for name, rec in recs.items():
-            if ref_name is not None and name != ref_name:
-                compare(rec, recs[ref_name])
-                rec["max_abs_diff_vs_reference"] = _max_diff(last[name], last[ref_name])
-        ctx.results.add(*recs.values())
-        for name, why in t.failed.items():
-            spec = opened.pop(name)[0]  # one that failed at this batch size is not retried at the next
-            ctx.results.add(
-                skipped(
-                    "model",
-                    why,
-                    backend=spec.runtime,
-                    status="failed",
-                    batch=batch,
-                    device=spec.device,
-                    precision=spec.precision,
-                    preset=preset,
-                )
-            )
-    opened.clear()
+            spec = opened[name][0]
+            if ctx.flops_per_clip:
+                peak = peaks.get(f"peak {spec.device} {spec.precision}")
+                rec.update(flops_fields(ctx.flops_per_clip, batch, rec["median_ms"], peak))
+            if reference is not None and name != reference:
+                rec["max_abs_diff_vs_reference"] = _max_diff(last[name], last[reference])
+        for name in t.failed:  # one that failed at this batch size is not retried at the next
+            opened.pop(name)

@@ -1,4 +1,5 @@
-"""Timing harness: warm-up, then interleaved rounds so machine drift hits every contender alike.
+"""The one timing harness every stage uses: warm-up, then interleaved rounds so machine drift hits every
+contender alike; ``concurrent`` for the load of several clients at once (HTTP).
 
 Each round runs every contender once, starting one position later than the round before (A B C, B C A,
 C A B, ...), so neither a slow drift in load nor "who ran right after whom" favours one side. Samples
@@ -8,6 +9,7 @@ from the same round are paired, which gives a per-round ratio as well as a ratio
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,12 @@ class Timings:
     stopped_by_budget: bool = False
 
 
+def why(exc: BaseException) -> str:
+    """An exception as one short line, for a record's reason."""
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"
+
+
 def _call_ms(c: Contender) -> float:
     arg = c.setup() if c.setup is not None else None
     start = time.perf_counter()
@@ -54,7 +62,7 @@ def interleave(
             for _ in range(max(0, warmup - 1)):
                 _call_ms(c)
         except Exception as exc:  # a backend that cannot run here is a result, not a crash
-            out.failed[c.name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc) else ''}"
+            out.failed[c.name] = why(exc)
             continue
         live.append(c)
         out.samples_ms[c.name] = []
@@ -67,7 +75,7 @@ def interleave(
             try:
                 out.samples_ms[c.name].append(_call_ms(c))
             except Exception as exc:
-                out.failed[c.name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                out.failed[c.name] = why(exc)
         live = [c for c in live if c.name not in out.failed]
         out.rounds = r + 1
         if budget_s is not None and out.rounds >= min_repeats and time.perf_counter() - start > budget_s:
@@ -76,6 +84,24 @@ def interleave(
     for name in out.failed:
         out.samples_ms.pop(name, None)
     return out
+
+
+def concurrent(call: Callable[[], Any], concurrency: int, total: int) -> tuple[list[float], list[str], float]:
+    """``total`` calls of ``call`` from ``concurrency`` threads at once: (latency ms of each call that returned,
+    the errors of those that raised, wall seconds). Throughput is calls per wall second, not 1/latency."""
+
+    def one(_: int) -> tuple[float, str | None]:
+        start = time.perf_counter()
+        try:
+            call()
+        except Exception as exc:
+            return 0.0, why(exc)
+        return (time.perf_counter() - start) * 1e3, None
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        done = list(pool.map(one, range(total)))
+    return [ms for ms, e in done if e is None], [e for _, e in done if e], time.perf_counter() - start
 
 
 def summarize(samples_ms: list[float]) -> dict[str, float | int]:

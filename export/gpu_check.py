@@ -7,12 +7,12 @@
 3. TensorRT: where it imports, fp32 and fp16 engines are built and verified against ONNX Runtime;
    where it does not, ``pcan export tensorrt`` must exit 2 with the install hint.
 Writes ``gpu_check.json`` (and prints the tables) into --out; exits 1 if any check failed.
+Numbers only: GPU timings come from the benchmarks' one harness, ``pcan bench --device cuda``.
 """
 
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,16 +44,6 @@ def _torch_cuda_runner(model: torch.nn.Module, fp16: bool):
         return {b: torch.softmax(v.float(), 1).cpu().numpy() for b, v in logits.items()}
 
     return run
-
-
-def _latency_ms(run, imgs: np.ndarray, heatmaps: np.ndarray, n: int = 20) -> float:
-    run(imgs, heatmaps)
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        run(imgs, heatmaps)  # returns host arrays: includes the device sync and copy back
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
 
 
 @app.command()
@@ -91,11 +81,7 @@ def main(out: Annotated[Path, typer.Option()], preset: Annotated[str, typer.Opti
         report.notes += notes
         report.print(console)
         ok &= report.ok
-        results[f"torch_cuda_{label}"] = {
-            "max_abs_diff": report.max_abs_diff,
-            "ok": report.ok,
-            "latency_ms_batch1": round(_latency_ms(run, cases[0].imgs, cases[0].heatmaps), 2),
-        }
+        results[f"torch_cuda_{label}"] = {"max_abs_diff": report.max_abs_diff, "ok": report.ok}
     results["tensorrt"] = _tensorrt(onnx_path, out)
     ok &= results["tensorrt"]["ok"]
     results["ok"] = bool(ok)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Export checks that need an NVIDIA GPU (and TensorRT where installed). From the repo root:
+# Export checks that need an NVIDIA GPU (and TensorRT where installed): numbers only; GPU timings come from
+# `pcan bench --device cuda` (benchmarks/). From the repo root:
 #   bash export/gpu_check.sh [OUT_DIR]
 # Needs python3 with torch (CUDA), onnx, onnxruntime, typer, rich, decord, opencv; the NTU sample via
 # PCAN_SAMPLE_DIR (else shared/data/ntu60_sample beside the repo; without it, random inputs only).

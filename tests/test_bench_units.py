@@ -1,12 +1,13 @@
-"""The benchmark harness's own logic: interleaving, statistics, peaks, skipped-stage reporting."""
+"""The benchmark harness's own logic: interleaving, concurrency, statistics, the measured peak, reports."""
 
 import numpy as np
 import pytest
 
-from benchmarks.env import flops_per_cycle, gpu_peak, peak_gflops
+from benchmarks.backends import parse
+from benchmarks.peak import measure_peak
 from benchmarks.records import Results, compare, measured, skipped
 from benchmarks.report import render_markdown, render_readme_section
-from benchmarks.timing import Contender, interleave, paired_speedup, summarize
+from benchmarks.timing import Contender, concurrent, interleave, paired_speedup, summarize
 
 
 def test_interleave_rotates_the_order_each_round():
@@ -54,39 +55,34 @@ def test_paired_speedup_cancels_common_drift():
     assert paired_speedup(reference, candidate) == pytest.approx(2.0)
 
 
-def test_flops_per_cycle_from_cpu_flags():
-    assert flops_per_cycle({"avx512f", "avx2", "fma"})[0] == 64
-    assert flops_per_cycle({"avx2", "fma", "avx"})[0] == 32
-    assert flops_per_cycle({"avx"})[0] == 16
-    assert flops_per_cycle(set())[0] == 8
+def test_concurrent_runs_every_call_once_and_counts_errors():
+    seen: list[int] = []
+
+    def call():
+        seen.append(1)
+        if len(seen) % 4 == 0:
+            raise RuntimeError("HTTP 503")
+
+    latencies, errors, wall_s = concurrent(call, concurrency=3, total=12)
+    assert len(seen) == 12 and len(latencies) == 9 and len(errors) == 3
+    assert all("HTTP 503" in e for e in errors) and wall_s > 0
 
 
-@pytest.mark.parametrize(
-    ("name", "variant"),
-    [
-        ("NVIDIA H100 80GB HBM3", "H100 SXM"),
-        ("NVIDIA H100 PCIe", "H100 PCIe"),
-        ("NVIDIA H100 NVL", "H100 NVL"),
-        ("NVIDIA H200", "H200 SXM"),
-        ("NVIDIA A100-SXM4-80GB", "A100"),
-        ("NVIDIA A10", "A10"),
-        ("NVIDIA L4", "L4"),
-        ("NVIDIA L40S", "L40S"),
-        ("Tesla T4", "T4"),
-    ],
-)
-def test_gpu_peak_table_matches_the_right_sku(name, variant):
-    found = gpu_peak(name)
-    assert found is not None and found[0] == variant
-    assert found[1]["fp16"] > found[1]["fp32"]
+def test_peak_is_measured_not_looked_up():
+    peak = measure_peak("cpu", "fp32", size=256, repeats=3)
+    assert peak["gflops"] > 0 and peak["median_ms"] > 0
+    assert "torch.mm 256x256 fp32" in peak["method"] and peak["n"] == 3
+    with pytest.raises(ValueError):
+        measure_peak("cpu", "fp16")  # the CPU is measured in fp32 only
 
 
-def test_peak_for_fp32_cuda_uses_tf32_when_cudnn_allows_it():
-    env = {"gpu": {"peak_variant": "H100 SXM", "peak_tflops": gpu_peak("H100")[1], "cudnn_allow_tf32": True}}
-    assert peak_gflops(env, "cuda", "fp32")[1].startswith("H100 SXM tf32")
-    env["gpu"]["cudnn_allow_tf32"] = False
-    assert peak_gflops(env, "cuda", "fp32")[0] == pytest.approx(66_900)
-    assert peak_gflops({"cpu": {}}, "cpu", "fp32") is None
+def test_backend_names_parse_to_runtime_and_precision():
+    spec = parse("torch-eager-tf32", "cuda")
+    assert (spec.runtime, spec.precision, spec.name) == ("torch-eager", "tf32", "torch-eager-tf32")
+    assert parse("torch-eager-fp16", "cuda").serving and not parse("torch-eager", "cuda").serving
+    assert parse("torch-eager", "cpu").serving and not parse("torch-compile", "cpu").serving
+    with pytest.raises(ValueError, match="tensorflow"):
+        parse("tensorflow", "cpu")
 
 
 def test_reports_show_comparisons_and_skip_reasons():

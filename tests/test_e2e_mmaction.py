@@ -4,13 +4,13 @@ import json
 
 import pytest
 import torch
-from mm_reference import build_mm_rgbpose
 from mmengine.runner.checkpoint import save_checkpoint as mm_save_checkpoint
 from typer.testing import CliRunner
 
-from benchmarks.bench_preprocess import mm_make_inputs
 from pcan_serve.cli import app
 from pcan_serve.labels import ntu60_class_names
+from pcan_serve.model import preset_config
+from training.mm_reference import build_mm_model, mm_make_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def mm_checkpoint(tmp_path_factory):
     """mmaction2's RGBPoseConv3D with random weights spread enough to give a peaked, ordered top-5."""
     torch.manual_seed(7)
-    model = build_mm_rgbpose()
+    model = build_mm_model(preset_config("ntu60"))
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm3d):

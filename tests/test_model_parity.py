@@ -2,10 +2,11 @@
 
 import pytest
 import torch
-from mm_reference import build_mm_rgbpose
 from mmengine.runner.checkpoint import save_checkpoint as mm_save_checkpoint
 
 from pcan_serve import load_model
+from pcan_serve.model import preset_config
+from training.mm_reference import build_mm_model
 
 pytestmark = pytest.mark.slow
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def mm_model():
     torch.manual_seed(0)
-    model = build_mm_rgbpose()
+    model = build_mm_model(preset_config("ntu60"))
     # random BN statistics and affine params, so the eval-mode comparison exercises every tensor
     with torch.no_grad():
         for m in model.modules():

@@ -1,7 +1,7 @@
 """make_inputs against mmaction2's own RGBPoseConv3D test pipeline (transforms + data preprocessor).
 
 Tolerances (the contract): imgs at most 1 grey level apart in pixel units before normalisation, heatmaps at
-most 1e-4 apart. The reference is built from mmaction2's installed config by benchmarks.bench_preprocess.
+most 1e-4 apart. The reference is built from mmaction2's installed config by training.mm_reference.
 """
 
 import json
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from test_preprocess_fixtures import person_track, skeleton_dict, write_video
 
-from benchmarks.bench_preprocess import mm_make_inputs
 from pcan_serve.model.config import PreprocessConfig
 from pcan_serve.preprocess import make_inputs
+from training.mm_reference import mm_make_inputs
 
 CFG = PreprocessConfig()
 GREY_LEVELS = 1.0

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from test_preprocess_fixtures import person_track, skeleton_dict, write_video
 
-from benchmarks.bench_preprocess import mm_transforms
 from pcan_serve.model.config import PreprocessConfig
 from pcan_serve.preprocess import (
     build_inputs,
@@ -24,6 +23,7 @@ from pcan_serve.preprocess import (
 from pcan_serve.preprocess.buffers import huge_page_array
 from pcan_serve.preprocess.compact import compact_box
 from pcan_serve.preprocess.heatmaps import pose_heatmaps
+from training.mm_reference import mm_transforms
 
 H, W = 240, 320
 
