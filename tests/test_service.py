@@ -19,6 +19,7 @@ import requests
 import torch
 import typer
 import yaml
+from bombs import npy, npy_header, npz
 from typer.testing import CliRunner
 
 from pcan_serve.cli.predict import predict as predict_command
@@ -107,6 +108,7 @@ def server(bentoml_home, tmp_path_factory) -> Iterator[str]:
         "PCAN_PREPROCESS_THREADS": "2",
         "PCAN_MAX_PERSONS": str(MAX_PERSONS),
         "PCAN_MAX_FRAMES": str(MAX_FRAMES),
+        "PCAN_MAX_SKELETON_MB": "1",
         "PCAN_MODEL": "",
         "PCAN_MODEL_TAG": "",
         "PCAN_BACKEND": "",
@@ -187,6 +189,9 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
     def skeleton(**changes) -> bytes:
         return json.dumps({**skel, **changes}).encode()
 
+    members = {k + ".npy": npy(np.array(skel[k])) for k in ("keypoint", "keypoint_score", "img_shape")}
+    huge_npz = npz({**members, "keypoint.npy": npy_header((10**12,)) + bytes(64)})
+    pickled_npz = npz({**members, "keypoint.npy": npy_header((2,), "|O") + b"\x80\x04N."})
     nan_kp = np.array(skel["keypoint"])
     nan_kp[0, 3, 5, 0] = np.nan
     big = b"\0" * (MAX_UPLOAD_MB * 2**20 + 2**19)
@@ -239,6 +244,21 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
         "top_k not a number": (dict(video=video, skeleton=skel_path, top_k="five"), 400, "InvalidRequest"),
         "bad fusion": (dict(video=video, skeleton=skel_path, fusion="average"), 400, "InvalidRequest"),
         "num_clips 33": (dict(video=video, skeleton=skel_path, num_clips=33), 400, "InvalidRequest"),
+        "npz declaring 10^12 values": (dict(video=video, skeleton=huge_npz), 422, "InvalidSkeleton"),
+        "npz with pickled objects": (dict(video=video, skeleton=pickled_npz), 422, "InvalidSkeleton"),
+        "skeleton over PCAN_MAX_SKELETON_MB": (
+            dict(video=video, skeleton=skeleton(pad=" " * 2**20)),
+            413,
+            "PayloadTooLarge",
+        ),
+        "5000-digit integer": (
+            dict(
+                video=video,
+                skeleton=skeleton(total_frames=0).replace(b'"total_frames": 0', b'"total_frames": ' + b"9" * 5000),
+            ),
+            422,
+            "InvalidSkeleton",
+        ),
     }
     for name, (kwargs, status, kind) in cases.items():
         res = post(server, **kwargs)
@@ -298,6 +318,11 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
     for name, (files, status, kind) in form_cases.items():
         res = requests.post(f"{server}/predict", files=files, timeout=60)
         assert (res.status_code, res.json()["error"]["type"]) == (status, kind), f"{name}: {res.text}"
+
+    bomb = npz(members, zero_member=("unused.npy", 1 << 29))  # 512 MiB of zeros in a 0.5 MiB upload: never inflated
+    res = post(server, video, bomb, top_k=3)
+    assert res.status_code == 200, res.text
+    assert_same_prediction(res.json(), reference.predict(video, skel_path, top_k=3))
 
     assert requests.get(f"{server}/livez", timeout=5).status_code == 200
     assert requests.get(f"{server}/readyz", timeout=5).status_code == 200
