@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import BenchModel
-from .records import STAGES, Results, compare, measured, skipped
+from .records import DEFAULT_STAGES, Results, compare, measured, skipped
 from .timing import Contender, Timings, interleave
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ class Settings:
     warmup: int = 1
     min_repeats: int = 3
     max_seconds: float = 60.0  # per comparison group; stops after min_repeats once spent
-    stages: tuple[str, ...] = STAGES
+    stages: tuple[str, ...] = DEFAULT_STAGES
     device: str = "auto"
     backends: tuple[str, ...] | None = None  # None: the device's default list
     out: Path = REPO / "benchmarks" / "results"

@@ -94,8 +94,23 @@ def http_latency(res: Results, path: Path) -> Path | None:
     return _save(plt, fig, path)
 
 
+def load_rss(res: Results, path: Path) -> Path | None:
+    recs = [r for r in res.ok("load") if r.get("rss")]
+    if not recs:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    done, mib = zip(*recs[0]["rss"], strict=True)
+    ax.plot(done, mib, "-")
+    ax.set(xlabel="requests answered (half corrupt videos, 8 clients)", ylabel="API process RSS, MiB")
+    ax.set(title="API memory under load", ylim=(0, max(mib) * 1.15))
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, path)
+
+
 def write_plots(res: Results, out: Path) -> list[Path]:
     made = [
+        load_rss(res, out / "load_rss.png"),
         latency_vs_batch(res, out / "latency_vs_batch.png"),
         stage_breakdown(res, out / "stage_breakdown.png"),
         http_latency(res, out / "http_latency.png"),

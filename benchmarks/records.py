@@ -15,7 +15,8 @@ from typing import Any
 from .timing import paired_speedup, summarize
 
 SCHEMA_VERSION = 1
-STAGES = ("decode", "preprocess", "model", "e2e", "http")
+STAGES = ("decode", "preprocess", "model", "e2e", "http", "load")
+DEFAULT_STAGES = STAGES[:-1]  # the load stage runs only when asked for (--stages load)
 
 
 def label(rec: dict[str, Any]) -> str:

@@ -67,6 +67,16 @@ HTTP: list[Column] = [
     ("errors", lambda r: str(r.get("errors", 0))),
     ("requests/s", lambda r: _f(r["throughput"], 2)),
 ]
+LOAD: list[Column] = [
+    ("clients", lambda r: str(r.get("concurrency"))),
+    ("requests", lambda r: str(r.get("requests"))),
+    ("valid: p50 ms", lambda r: _f(r["median_ms"])),
+    ("valid: p95 ms", lambda r: _f(r["p95_ms"])),
+    ("5xx on valid", lambda r: str(r.get("valid_5xx"))),
+    ("answers off reference", lambda r: str(r.get("mismatches"))),
+    ("unexpected status", lambda r: str(r.get("wrong_status"))),
+    ("API RSS end / after 100 requests", lambda r: _f(r.get("rss_growth"), 2)),
+]
 
 
 def _model_recs(res: Results) -> list[dict[str, Any]]:
@@ -118,6 +128,7 @@ def _sections(res: Results, readme: bool) -> list[str]:
          "Model forward per backend and batch size:", MODEL, _model_recs(res)),
         ("Decode and preprocessing", None, IO, res.ok("decode") + res.ok("preprocess")),
         ("HTTP service", "HTTP `POST /predict` (`pcan serve`), one video per request:", HTTP, res.ok("http")),
+        ("HTTP under hostile load (`--stages load`)", None, LOAD, res.ok("load")),
     ]  # fmt: skip
     out: list[str] = []
     for title, intro, cols, recs in sections:

@@ -11,7 +11,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -20,8 +22,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int  # BentoML's arbiter (`pcan serve` execs it); the API and model workers are its children
+
+
 @contextlib.contextmanager
-def local_server(
+def local_server(*args: Any, **kwargs: Any) -> Iterator[str]:
+    """`pcan serve` on 127.0.0.1:<free port> until the block ends; yields its base URL once /readyz is 200."""
+    with start_server(*args, **kwargs) as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def start_server(
     checkpoint: str | Path | None = None,
     onnx: str | Path | None = None,
     engine: str | Path | None = None,
@@ -31,8 +46,8 @@ def local_server(
     extra_args: list[str] | None = None,
     startup_s: float = 300,
     log_path: str | Path | None = None,
-) -> Iterator[str]:
-    """`pcan serve` on 127.0.0.1:<free port> until the block ends; yields its base URL once /readyz is 200."""
+) -> Iterator[Server]:
+    """Like :func:`local_server`, yielding the URL and the server's process id."""
     port = free_port()
     cmd = [sys.executable, "-m", "pcan_serve.cli", "serve", "--port", str(port), "--host", "127.0.0.1"]
     for flag, value in (
@@ -65,7 +80,7 @@ def local_server(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not ready after {startup_s:g}s:\n{log.read_text()[-4000:]}")
             time.sleep(0.5)
-        yield url
+        yield Server(url, proc.pid)
     finally:
         proc.terminate()  # `pcan serve` execs bentoml, whose arbiter stops its workers on SIGTERM
         try:
