@@ -234,5 +234,6 @@ def run(ctx: Context, clients: int = 16, per_client: int = 200, rss_requests: in
     extra = dict(
         mix, rss=rss, peak_rss_mib=peaks, rss_growth=round(rss[-1][1] / after_100, 3), device="cpu", unit="requests/s"
     )
+    extra["concurrency"] = clients
     latency = extra.pop("latency_ms")
     ctx.results.add(measured("load", "pcan", "bentoml", latency, batch=1, preset=ctx.model.preset, **extra))
