@@ -146,6 +146,7 @@ def test_pcan_predict_cli_onnx_equals_checkpoint(tiny_onnx, tiny_ckpt, sample_vi
 
 def test_cli_export_untrained(tmp_path):
     out = tmp_path / "m" / "untrained.onnx"
+    out.parent.mkdir()  # a missing output folder is a usage error (exit 2), like in every pcan command
     res = runner.invoke(
         app, ["onnx", "--checkpoint", "none", "--preset", "tiny", "--output", str(out), "--opset", "18"]
     )
