@@ -10,7 +10,9 @@ import time
 from importlib import metadata
 from typing import Any
 
-PACKAGES = "torch onnxruntime-gpu onnxruntime numpy decord opencv-python mmaction2 mmengine mmcv-lite bentoml".split()
+PACKAGES = (
+    "torch onnxruntime-gpu onnxruntime numpy av decord opencv-python mmaction2 mmengine mmcv-lite bentoml".split()
+)
 PACKAGES += ["tensorrt", "matplotlib"]
 
 

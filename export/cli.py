@@ -12,6 +12,7 @@ from rich.console import Console
 
 from pcan_serve.errors import BackendUnavailable, PCANError
 from pcan_serve.preprocess.sources import sidecar
+from pcan_serve.runtime.output import fusion_name
 
 from .verify import VerificationFailed
 
@@ -77,7 +78,10 @@ def onnx(
     opset: Annotated[int, typer.Option(help="ONNX opset (17 or newer).")] = 17,
     verify: Annotated[bool, typer.Option(help="Compare ONNX Runtime with PyTorch fp64; fail above tolerance.")] = True,
     tolerance: Annotated[float, typer.Option(help="Max abs difference of probabilities.")] = 1e-4,
-    fusion_weights: Annotated[str, typer.Option(help="Late-fusion weights RGB:POSE stored in the file.")] = "1:1",
+    fusion_weights: Annotated[
+        str | None,
+        typer.Option(help="Late-fusion weights RGB:POSE stored in the file; default: the model's (learned, else 1:1)."),
+    ] = None,
     sample: SampleOpt = None,
     sample_skeleton: SkeletonOpt = None,
 ) -> None:
@@ -90,7 +94,7 @@ def onnx(
         _fail(f"--opset must be between {MIN_OPSET} and {max_opset()} (TorchScript exporter), got {opset}", 2)
     if preset is not None and preset not in PRESETS:
         _fail(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}", 2)
-    weights = _fusion_weights(fusion_weights)
+    weights = None if fusion_weights is None else _fusion_weights(fusion_weights)
     chosen = _sample(sample, sample_skeleton)
     source = None if checkpoint.lower() == "none" else checkpoint
     if source is not None and not Path(source).is_file():
@@ -114,7 +118,9 @@ def onnx(
         _fail(str(exc), 1)
     err.print(
         f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, pcan-{result.meta.config.name}, "
-        f"weights {result.meta.weights}, fused head {'trained' if result.meta.fused_head else 'untrained'}) "
+        f"weights {result.meta.weights}, fused head {'trained' if result.meta.fused_head else 'untrained'}, "
+        f"{'calibrated' if result.meta.calibrated else 'uncalibrated'}, "
+        f"fusion {fusion_name('late', result.meta.fusion_weights)}) "
         f"export {result.export_seconds:.1f} s" + (f", verify {result.verify_seconds:.1f} s" if verify else ""),
         soft_wrap=True,
     )

@@ -47,15 +47,18 @@ def max_opset() -> int:
     return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20))
 
 
-def _attach_meta(path: Path, meta: ModelMeta) -> None:
+def attach_meta(path: str | Path, meta: ModelMeta, precision_note: str = "") -> None:
+    """Write ``meta`` into the file's metadata_props (what serving reads) and a one-line description."""
     proto = onnx.load(str(path))
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, meta.to_json()
     proto.producer_name = "pcan"
+    scaled = "temperature-scaled " if meta.calibrated else ""
     proto.doc_string = (
-        f"PCAN {meta.config.name}: inputs imgs/heatmaps, outputs softmax probabilities "
+        f"PCAN {meta.config.name}: inputs imgs/heatmaps, outputs {scaled}softmax probabilities "
         f"{', '.join(ONNX_OUTPUTS)} (fused head trained: {meta.fused_head})"
+        + (f"; {precision_note}" if precision_note else "")
     )
     onnx.save(proto, str(path))
 
@@ -65,7 +68,7 @@ def export_onnx(model: PCAN, meta: ModelMeta, output: str | Path, opset: int = D
     if not MIN_OPSET <= opset <= max_opset():
         raise ValueError(f"opset must be between {MIN_OPSET} and {max_opset()}, got {opset}")
     output = Path(output)
-    wrapped = ProbabilityModel(model.cpu().float()).eval()
+    wrapped = ProbabilityModel(model.cpu().float(), meta.temperatures).eval()
     example = random_case(meta.config, TRACE_BATCH)
     axes = {name: {0: "batch"} for name in (*ONNX_INPUTS, *ONNX_OUTPUTS)}
     with warnings.catch_warnings(), torch.no_grad():
@@ -82,7 +85,7 @@ def export_onnx(model: PCAN, meta: ModelMeta, output: str | Path, opset: int = D
             opset_version=opset,
             do_constant_folding=True,
         )
-    _attach_meta(output, meta)
+    attach_meta(output, meta)
     onnx.checker.check_model(str(output), full_check=True)
     if read_onnx_meta(output) != meta:
         raise RuntimeError(f"metadata read back from {output.name} differs from the metadata written")
@@ -110,20 +113,24 @@ def export_verified_onnx(
     verify: bool = True,
     sample: Sample = "auto",
     tolerance: float = FP32_TOLERANCE,
-    fusion_weights: tuple[float, float] = (1.0, 1.0),
+    fusion_weights: tuple[float, float] | None = None,
     console: Console | None = None,
+    verify_batches: tuple[int, ...] = VERIFY_BATCHES,
 ) -> ExportResult:
     """Export ``checkpoint`` (None: untrained ``preset``) and keep the file only if ORT matches PyTorch.
 
-    The graph is written to ``<output>.partial`` and renamed onto ``output`` after verification, so a
-    failed export never leaves (or overwrites) a file that serving would pick up.
+    ``fusion_weights`` overrides the model's own (learned by calibration, else 1:1); its temperatures are
+    built into the graph. The graph is written to ``<output>.partial`` and renamed onto ``output`` after
+    verification, so a failed export never leaves (or overwrites) a file that serving would pick up.
     """
     console = console or Console(stderr=True)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     model, info = load_model(checkpoint, preset=preset, device="cpu")
-    meta = replace(info.description, fusion_weights=tuple(float(w) for w in fusion_weights))
+    meta = info.description
+    if fusion_weights is not None:
+        meta = replace(meta, fusion_weights=tuple(float(w) for w in fusion_weights))
     report = None
     try:
         start = time.perf_counter()
@@ -132,9 +139,10 @@ def export_verified_onnx(
         start = time.perf_counter()
         if verify:
             notes: list[str] = []
-            cases = standard_cases(info.config, VERIFY_BATCHES, ntu_sample() if sample == "auto" else sample, notes)
+            cases = standard_cases(info.config, verify_batches, ntu_sample() if sample == "auto" else sample, notes)
+            reference = torch_runner(model, temperatures=meta.temperatures)
             report = run_verification(
-                torch_runner(model), ort_runner(partial), cases, tolerance, "PyTorch (CPU, fp64)", "ONNX Runtime (CPU)"
+                reference, ort_runner(partial), cases, tolerance, "PyTorch (CPU, fp64)", "ONNX Runtime (CPU)"
             )
             report.notes += notes
             report.print(console)

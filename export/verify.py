@@ -8,7 +8,7 @@ information, not a second criterion.
 
 import copy
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,8 +202,11 @@ def at_least(case: Case, batch: int) -> Case:
     return Case(case.name, np.tile(case.imgs, tile)[:batch], np.tile(case.heatmaps, tile)[:batch])
 
 
-def torch_runner(model: PCAN, dtype: torch.dtype = torch.float64) -> RunFn:
-    """PyTorch eager on CPU; by default in fp64, the reference an ONNX export is held to.
+def torch_runner(
+    model: PCAN, dtype: torch.dtype = torch.float64, temperatures: Mapping[str, float] | None = None
+) -> RunFn:
+    """PyTorch eager on CPU; by default in fp64, the reference an ONNX export is held to. ``temperatures``:
+    the calibrated model's (``ModelMeta.temperatures``), applied as in the exported graph.
 
     Why fp64: two fp32 runtimes each carry their own rounding error, and through 50 layers and the fused
     head's attention those reach ~1e-4 in probability on the full model (measured: PyTorch fp32 vs fp64
@@ -212,7 +215,7 @@ def torch_runner(model: PCAN, dtype: torch.dtype = torch.float64) -> RunFn:
     """
     current = next(model.parameters()).dtype
     ref = model if dtype == current else copy.deepcopy(model).to(dtype)
-    wrapped = ProbabilityModel(ref).eval()
+    wrapped = ProbabilityModel(ref, temperatures).eval()
 
     @torch.inference_mode()
     def run(imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:

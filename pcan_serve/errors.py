@@ -53,6 +53,12 @@ class VideoTooLong(InvalidVideo):
     http_status = 413
 
 
+class FrameTooLarge(InvalidVideo):
+    """Frames of more pixels than the configured cap (declared by the header, or as decoded)."""
+
+    http_status = 413
+
+
 class MissingInput(PCANError):
     """A required input (e.g. the sidecar skeleton) does not exist."""
 

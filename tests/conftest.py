@@ -1,9 +1,11 @@
-"""Fixtures shared by the suite: the real NTU sample and a tiny seeded checkpoint."""
+"""Fixtures shared by the suite: the real NTU sample, a tiny seeded checkpoint, and the synthetic set with the
+tiny preset trained on it by `pcan train` (one run per session, for test_train.py and test_calibration.py)."""
 
 from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import SPEC, run_train, tail
 
 from pcan_serve import save_checkpoint
 from pcan_serve.model import build_pcan
@@ -37,3 +39,21 @@ def tiny_ckpt(tmp_path_factory) -> Path:
         for fc in (model.cls_head.fc_rgb, model.cls_head.fc_pose, model.cls_head.fc_fused):
             fc.weight.normal_(0, 0.5)
     return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny.pth")
+
+
+@pytest.fixture(scope="session")
+def synth_set(tmp_path_factory):
+    from training.synth import generate
+
+    return generate(tmp_path_factory.mktemp("synth"), SPEC)
+
+
+@pytest.fixture(scope="session")
+def trained(synth_set, tmp_path_factory):
+    """The tiny preset trained from scratch by the CLI with the config's defaults (5 epochs, then calibrated)."""
+    work_dir = tmp_path_factory.mktemp("train") / "work"
+    proc = run_train(work_dir, synth_set.root, "--cfg-options", "train_cfg.val_interval=5")
+    assert proc.returncode == 0, tail(proc)
+    best = next(work_dir.glob("best_acc_RGBPose_1-1_top1_epoch_*.pth"))  # portable: no ':' in file names
+    assert not [p.name for p in work_dir.rglob("*:*")]
+    return work_dir, best

@@ -142,7 +142,7 @@ def test_invalid_video(video20, tmp_path):
 
 
 def test_truncated_upload_does_not_crash(video20):
-    """decord's in-memory reader segfaults on this input; uploads go through a private file instead."""
+    """decord's in-memory reader segfaulted on this input (decord 0.6.0); PyAV reads uploads from memory."""
     data = video20.read_bytes()
     try:
         out = make_inputs(data[: len(data) // 2], good(10))

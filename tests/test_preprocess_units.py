@@ -176,16 +176,31 @@ def test_decode_video_returns_requested_order(video40):
         np.testing.assert_array_equal(got, single[i])
 
 
-def test_chunked_decoding_is_identical(video40, skel40, monkeypatch):
-    whole = make_inputs(video40, skel40, num_clips=4)
-    monkeypatch.setattr(video, "DECODE_CHUNK_BYTES", 3 * H * W * 3)  # three frames per chunk
-    calls = []
-    real_decode = video.Video.decode
-    monkeypatch.setattr(video.Video, "decode", lambda self, idx: calls.append(len(idx)) or real_decode(self, idx))
-    chunked = make_inputs(video40, skel40, num_clips=4)
-    assert calls[0] == 1 and max(calls) == 3 and len(calls) > 3
-    np.testing.assert_array_equal(chunked["imgs"], whole["imgs"])
-    np.testing.assert_array_equal(chunked["heatmaps"], whole["heatmaps"])
+def test_frames_reach_preprocessing_one_at_a_time(video40, skel40, monkeypatch):
+    """make_inputs holds one decoded full-size frame at a time; the result is the staged one."""
+    whole = build_inputs(*_staged(video40, skel40, 4))
+    seen = []
+    real_frames = video.Video.frames
+
+    def frames(self, indices):
+        for position, frame in real_frames(self, indices):
+            seen.append((position, frame.shape))
+            yield position, frame
+
+    monkeypatch.setattr(video.Video, "frames", frames)
+    streamed = make_inputs(video40, skel40, num_clips=4)
+    assert [p for p, _ in seen] == list(range(len(seen))) and {s for _, s in seen} == {(H, W, 3)}
+    np.testing.assert_array_equal(streamed["imgs"], whole["imgs"])
+    np.testing.assert_array_equal(streamed["heatmaps"], whole["heatmaps"])
+
+
+def _staged(path, skeleton, num_clips):
+    cfg = PreprocessConfig()
+    skel = load_skeleton(skeleton)
+    with open_video(path) as vid:
+        skel = fit_to_video(skel, vid.num_frames)
+        plan = plan_clips(skel.num_frames, num_clips, cfg)
+        return vid.decode(plan.rgb_unique), skel, plan, cfg
 
 
 def test_concurrent_calls_are_independent(video40, skel40):

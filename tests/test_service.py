@@ -105,7 +105,7 @@ def server(bentoml_home, tmp_path_factory) -> Iterator[str]:
         "BENTOML_HOME": str(bentoml_home),
         "BENTOML_DO_NOT_TRACK": "True",
         "PCAN_TORCH_THREADS": "1",
-        "PCAN_PREPROCESS_THREADS": "2",
+        "PCAN_DECODE_THREADS": "2",
         "PCAN_MAX_PERSONS": str(MAX_PERSONS),
         "PCAN_MAX_FRAMES": str(MAX_FRAMES),
         "PCAN_MAX_SKELETON_MB": "1",
@@ -172,7 +172,13 @@ def test_ntu_sample_matches_pcan_predict(server, tiny_ckpt, sample_video, sample
     assert run.exit_code == 0, run.output
     [ref] = [json.loads(line) for line in out.read_text().splitlines()]
     assert got["video"] == sample_video.name and ref["video"] == str(sample_video)
-    assert got["model"] == {"name": "pcan-tiny", "backend": "torch", "weights": "trained", "fused_head": True}
+    assert got["model"] == {
+        "name": "pcan-tiny",
+        "backend": "torch",
+        "weights": "trained",
+        "fused_head": True,
+        "calibrated": False,
+    }
     assert len(got["top_k"]) == 5 and set(got["branches"]) == {"rgb", "pose", "fused"}
     assert_same_prediction(got, ref)
 

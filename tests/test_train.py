@@ -8,54 +8,27 @@ collapsing and on a healthy fine-tune of that checkpoint, and a 2-process DDP ep
 import csv
 import importlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import CONFIG, ROOT, run_train, tail, train_command, train_env, val_metrics
 
 from pcan_serve.model_io import load_model, safe_torch_load
 from training.remediation import format_value
-from training.synth import SynthSpec, generate
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "training" / "configs" / "pcan_synth_tiny.py"
-SPEC = SynthSpec(num_classes=4, videos_per_class=40, seed=0, val_fraction=0.2)  # 128 train, 32 val
 # A training subset with every class (the train split is label-major): short epochs for the guard runs.
 SUBSET = format_value(list(range(0, 128, 4)))
-
-
-def _env() -> dict[str, str]:
-    # One BLAS thread per process: on 2 shared cores, oversubscribed OpenMP threads are 3-4x slower.
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-
-
-def _command(work_dir: Path, data_root: Path, *args: str, launcher: list[str] | None = None) -> list[str]:
-    return [
-        *(launcher or [sys.executable]),
-        "-m",
-        "training.cli",
-        "train",
-        str(CONFIG),
-        "--work-dir",
-        str(work_dir),
-        "--data-root",
-        str(data_root),
-        *args,
-    ]
-
-
-def _train(work_dir: Path, data_root: Path, *args: str, launcher: list[str] | None = None, timeout: int = 600):
-    cmd = _command(work_dir, data_root, *args, launcher=launcher)
-    return subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def _train_concurrently(runs: dict[str, list[str]], timeout: int = 600) -> dict[str, subprocess.CompletedProcess]:
     """Independent short runs side by side: their start-up (imports, dataset) overlaps."""
     procs = {
-        name: subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        name: subprocess.Popen(
+            cmd, cwd=ROOT, env=train_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         for name, cmd in runs.items()
     }
     done = {}
@@ -65,36 +38,9 @@ def _train_concurrently(runs: dict[str, list[str]], timeout: int = 600) -> dict[
     return done
 
 
-def _tail(proc) -> str:
-    return (proc.stdout + proc.stderr)[-3000:]
-
-
-def _val_metrics(work_dir: Path) -> list[dict]:
-    """Validation rows of mmengine's scalars.json (LocalVisBackend), in epoch order."""
-    (scalars,) = work_dir.glob("*/vis_data/scalars.json")
-    rows = [json.loads(line) for line in scalars.read_text().splitlines()]
-    return [r for r in rows if "acc/RGBPose_1:1_top1" in r]
-
-
-@pytest.fixture(scope="session")
-def synth_set(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("synth"), SPEC)
-
-
-@pytest.fixture(scope="session")
-def trained(synth_set, tmp_path_factory):
-    """The tiny preset trained from scratch by the CLI with the config's defaults (5 epochs)."""
-    work_dir = tmp_path_factory.mktemp("train") / "work"
-    proc = _train(work_dir, synth_set.root, "--cfg-options", "train_cfg.val_interval=5")
-    assert proc.returncode == 0, _tail(proc)
-    best = next(work_dir.glob("best_acc_RGBPose_1-1_top1_epoch_*.pth"))  # portable: no ':' in file names
-    assert not [p.name for p in work_dir.rglob("*:*")]
-    return work_dir, best
-
-
 def test_tiny_pcan_learns_the_synthetic_set(trained):
     work_dir, _ = trained
-    (final,) = _val_metrics(work_dir)
+    (final,) = val_metrics(work_dir)
     for name in ("rgb", "pose", "fused", "RGBPose_1:1", "RGBPose_2:1", "RGBPose_1:2"):
         assert f"acc/{name}_top1" in final and f"acc/{name}_top5" in final
     assert final["acc/RGBPose_1:1_top1"] >= 0.90, final
@@ -147,7 +93,7 @@ def _runtime_ready() -> bool:
 def test_predict_cli_classifies_held_out_videos_like_validation(trained, synth_set, tmp_path):
     """`pcan predict --manifest` (DESIGN.md "CLI contract") on the val videos, with the runner checkpoint."""
     work_dir, best = trained
-    (final,) = _val_metrics(work_dir)
+    (final,) = val_metrics(work_dir)
     out = tmp_path / "out.jsonl"
     manifest = synth_set.root / "manifest_val.csv"
     pcan = Path(sys.executable).with_name("pcan")
@@ -166,8 +112,8 @@ def test_predict_cli_classifies_held_out_videos_like_validation(trained, synth_s
         "--top-k",
         "3",
     ]
-    proc = subprocess.run(cmd, cwd=synth_set.root, env=_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, _tail(proc)
+    proc = subprocess.run(cmd, cwd=synth_set.root, env=train_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, tail(proc)
     labels = {Path(r["video"]).name: int(r["label"]) for r in csv.DictReader(manifest.open())}
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     assert len(rows) == len(labels) and all(r["ok"] for r in rows)
@@ -194,7 +140,7 @@ def guard_runs(trained, synth_set, tmp_path_factory):
     common = ["--stop-on-failed-gate", "--cfg-options", f"load_from={best}"]
     common.append(f"train_dataloader.dataset.indices={SUBSET}")
     runs = {
-        "fail": _command(
+        "fail": train_command(
             base / "fail",
             synth_set.root,
             *common,
@@ -203,7 +149,7 @@ def guard_runs(trained, synth_set, tmp_path_factory):
             "param_scheduler.0.start_factor=1.0",
             "train_cfg.max_epochs=3",
         ),
-        "healthy": _command(
+        "healthy": train_command(
             base / "healthy", synth_set.root, *common, "optim_wrapper.optimizer.lr=0.0001", "train_cfg.max_epochs=1"
         ),
     }
@@ -214,7 +160,7 @@ def guard_runs(trained, synth_set, tmp_path_factory):
 def test_guard_diagnoses_a_collapsing_finetune_and_stops(guard_runs, trained):
     _, best = trained
     proc, work_dir = guard_runs["fail"]
-    assert proc.returncode == 3, _tail(proc)  # stopped by the guard
+    assert proc.returncode == 3, tail(proc)  # stopped by the guard
     assert (work_dir / "epoch_1.pth").is_file() and not (work_dir / "epoch_2.pth").exists()
     report = json.loads((work_dir / "guard_report.json").read_text())
     assert report["status"] == "gate_failed" and report["stopped_at_gate"] is True
@@ -247,7 +193,7 @@ def test_guard_diagnoses_a_collapsing_finetune_and_stops(guard_runs, trained):
 
 def test_guard_passes_a_healthy_finetune(guard_runs):
     proc, work_dir = guard_runs["healthy"]
-    assert proc.returncode == 0, _tail(proc)
+    assert proc.returncode == 0, tail(proc)
     report = json.loads((work_dir / "guard_report.json").read_text())
     assert report["status"] == "healthy" and report["findings"] == [] and report["remedies"] == []
     assert report["baseline"] is not None and report["gates"] is not None
@@ -262,7 +208,7 @@ def test_ddp_two_processes_gloo(synth_set, tmp_path):
     """`pcan train --launcher pytorch` under torchrun: 2 CPU processes share one short epoch."""
     work_dir = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    proc = _train(
+    proc = run_train(
         work_dir,
         synth_set.root,
         "--launcher",
@@ -277,7 +223,7 @@ def test_ddp_two_processes_gloo(synth_set, tmp_path):
         "val_dataloader.persistent_workers=False",
         launcher=torchrun,
     )
-    assert proc.returncode == 0, _tail(proc)
+    assert proc.returncode == 0, tail(proc)
     log = proc.stdout + proc.stderr
     assert "Distributed training: True" in log
     # 16 samples, batch 4: 4 iterations alone, 2 per process when the sampler splits them over 2 ranks

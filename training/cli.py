@@ -1,10 +1,13 @@
-"""``pcan train`` and ``pcan data synth`` (typer). mmengine/mmaction are imported inside the commands.
+"""``pcan train``, ``pcan calibrate`` and ``pcan data synth`` (typer). mmengine/mmaction are imported inside
+the commands.
 
-Mount into the ``pcan`` app with :func:`register` (``pcan train ...``, ``pcan data synth ...``); run
-standalone as ``python -m training.cli train ...`` / ``python -m training.cli data synth ...``.
+Mount into the ``pcan`` app with :func:`register` (``pcan train ...``, ``pcan calibrate ...``, ``pcan data
+synth ...``); run standalone as ``python -m training.cli train ...`` and so on.
 
 ``pcan train`` exit codes: 0 trained, 1 the run failed, 2 usage error, 3 the guard stopped the run at a
-failed gate (``--stop-on-failed-gate``); the diagnosis is in WORK_DIR/guard_report.md.
+failed gate (``--stop-on-failed-gate``); the diagnosis is in WORK_DIR/guard_report.md. Unless
+``--no-calibrate``, a run that was not stopped ends by calibrating its best checkpoint into
+WORK_DIR/calibrated.pth; WORK_DIR/training_summary.md says what came out.
 """
 
 from enum import StrEnum
@@ -12,7 +15,10 @@ from pathlib import Path
 
 import typer
 
+CONFIGS = Path(__file__).resolve().parent / "configs"
+PRESET_CONFIGS = {"ntu60": CONFIGS / "pcan_ntu60.py", "tiny": CONFIGS / "pcan_synth_tiny.py"}
 EXIT_STOPPED_AT_GATE = 3
+CALIBRATED_NAME = "calibrated.pth"
 
 data_app = typer.Typer(help="Datasets for training and tests.", no_args_is_help=True)
 
@@ -22,39 +28,137 @@ class Launcher(StrEnum):
     pytorch = "pytorch"
 
 
+class VideoLayout(StrEnum):
+    mmaction2 = "mmaction2"
+    raw = "raw"
+
+
+VIDEO_LAYOUT_HELP = (
+    "NTU videos on disk: mmaction2 = nturgbd_videos/{frame_dir}.mp4 (960x540), raw = nturgb+d_rgb/{frame_dir}_rgb.avi "
+    "(the download as it is). Default: the config's (mmaction2)."
+)
+CFG_OPTIONS_HELP = "Config overrides key=value (several may follow one flag)."
+
+
+def _overrides(ctx: typer.Context) -> list[str]:
+    """The key=value words after ``--cfg-options``'s first value (typer takes one value per flag)."""
+    extra = list(ctx.args)
+    bad = [a for a in extra if "=" not in a]
+    if bad:
+        raise typer.BadParameter(f"unexpected arguments {bad}; overrides look like key=value", param_hint="ARGS")
+    return extra
+
+
+def _echo_calibration(calibrated) -> None:
+    from pcan_serve.runtime.output import fusion_name
+
+    f = calibrated.fit
+    served = fusion_name("late", calibrated.meta.fusion_weights)
+    typer.echo(f"calibrated checkpoint: {calibrated.path} ({f.num_samples} {f.split} samples)")
+    typer.echo("  temperature " + ", ".join(f"{b} {t:.4g}" for b, t in f.temperature.items()))
+    typer.echo("  ECE " + ", ".join(f"{b} {f.ece_before[b]:.4f} -> {f.ece_after[b]:.4f}" for b in f.temperature))
+    typer.echo("  NLL " + ", ".join(f"{b} {f.nll_before[b]:.4f} -> {f.nll_after[b]:.4f}" for b in f.temperature))
+    typer.echo(f"  fusion {served} (val top-1 {100 * f.top1[served]:.2f} %)")
+    if f.caveat:
+        typer.echo(f"  warning: {f.caveat}")
+
+
 def train(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="mmengine config file, e.g. training/configs/pcan_ntu60.py"),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="Where logs/checkpoints/guard go."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Dataset folder; all data paths follow."),
-    cfg_options: list[str] | None = typer.Option(
-        None, "--cfg-options", help="Config overrides key=value (several may follow one flag)."
-    ),
+    cfg_options: list[str] | None = typer.Option(None, "--cfg-options", help=CFG_OPTIONS_HELP),
+    video_layout: VideoLayout | None = typer.Option(None, "--video-layout", help=VIDEO_LAYOUT_HELP),
     launcher: Launcher = typer.Option(Launcher.none, "--launcher", help="'pytorch' under torchrun (DDP)."),
     stop_on_failed_gate: bool = typer.Option(
         False, "--stop-on-failed-gate", help="Stop at a failed epoch-1 gate instead of finishing the run."
     ),
+    calibrate: bool = typer.Option(
+        True, "--calibrate/--no-calibrate", help=f"Calibrate the best checkpoint on val: WORK_DIR/{CALIBRATED_NAME}."
+    ),
 ) -> None:
-    """Fine-tune (or train) PCAN with mmengine, guarded by baseline/gate/collapse checks."""
-    extra = list(ctx.args)
-    bad = [a for a in extra if "=" not in a]
-    if bad:
-        raise typer.BadParameter(f"unexpected arguments {bad}; overrides look like key=value", param_hint="ARGS")
+    """Fine-tune (or train) PCAN with mmengine, guarded by baseline/gate/collapse checks, then calibrate it."""
     from training.train import ConfigUsageError, build_config, run
 
+    layout = video_layout.value if video_layout else None
+    options = (cfg_options or []) + _overrides(ctx)
     try:
-        cfg = build_config(
-            config, work_dir, data_root, (cfg_options or []) + extra, launcher.value, stop_on_failed_gate
-        )
+        cfg = build_config(config, work_dir, data_root, options, launcher.value, stop_on_failed_gate, layout)
     except ConfigUsageError as exc:
         raise typer.BadParameter(str(exc)) from None
     result = run(cfg)
+    from mmengine.dist import is_main_process
+
+    if is_main_process():  # after DDP, rank 0 alone calibrates (one process reads the whole val set) and reports
+        _finish(cfg, result, calibrate)
+    if result.stopped_at_gate:
+        raise typer.Exit(EXIT_STOPPED_AT_GATE)
+
+
+def _finish(cfg, result, calibrate: bool) -> None:
+    """Calibrate the run's best checkpoint (unless told not to or stopped), write and print the summary."""
     typer.echo(f"work dir: {result.work_dir}")
     typer.echo(f"best checkpoint: {result.best_checkpoint}")
     if result.guard_status is not None:
         typer.echo(f"guard: {result.guard_status} (see {result.work_dir / 'guard_report.md'})")
-    if result.stopped_at_gate:
-        raise typer.Exit(EXIT_STOPPED_AT_GATE)
+    calibrated, note = None, None
+    source = result.best_checkpoint or result.last_checkpoint
+    if not calibrate:
+        note = "Not calibrated (--no-calibrate): `pcan calibrate CHECKPOINT --data-root ...` does it later."
+    elif result.stopped_at_gate:
+        note = "Not calibrated: the guard stopped the run at a failed gate."
+    elif source is None or not cfg.get("val_dataloader"):
+        note = "Not calibrated: no checkpoint or no validation set."
+    else:
+        from training.calibrate import calibrate_checkpoint
+
+        calibrated = calibrate_checkpoint(cfg, source, result.work_dir / CALIBRATED_NAME)
+        _echo_calibration(calibrated)
+    from training.summary import write_summary
+
+    summary = write_summary(result.work_dir, result.best_checkpoint, result.guard_status, calibrated, note)
+    typer.echo(f"summary: {summary}" + (f" ({note})" if note else ""))
+
+
+def calibrate(
+    ctx: typer.Context,
+    checkpoint: Path = typer.Argument(..., help="PCAN checkpoint (.pth) to calibrate."),
+    data_root: Path = typer.Option(..., "--data-root", help="Dataset folder whose val split is fitted on."),
+    config: Path | None = typer.Option(
+        None, "--config", help="Config giving the val set and pipeline; default: the preset's (ntu60 or synth tiny)."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", help="Where to write the calibrated checkpoint; default CHECKPOINT_calibrated.pth."
+    ),
+    video_layout: VideoLayout | None = typer.Option(None, "--video-layout", help=VIDEO_LAYOUT_HELP),
+    cfg_options: list[str] | None = typer.Option(None, "--cfg-options", help=CFG_OPTIONS_HELP),
+    device: str = typer.Option("auto", "--device", help="cpu | cuda | auto."),
+) -> None:
+    """Fit per-branch temperatures and late-fusion weights on the val set; write a calibrated checkpoint."""
+    options = (cfg_options or []) + _overrides(ctx)
+    if not checkpoint.is_file():
+        raise typer.BadParameter(f"checkpoint not found: {checkpoint}", param_hint="CHECKPOINT")
+    if output is not None and not output.parent.is_dir():
+        raise typer.BadParameter(f"--output folder does not exist: {output.parent}", param_hint="--output")
+    from pcan_serve.errors import PCANError
+    from pcan_serve.model_io import read_meta
+    from training.calibrate import CalibrationError, calibrate_checkpoint
+    from training.train import ConfigUsageError, build_config
+
+    layout = video_layout.value if video_layout else None
+    try:
+        if config is None:
+            preset = read_meta(checkpoint).config.name
+            if preset not in PRESET_CONFIGS:
+                raise ConfigUsageError(f"no default config for preset {preset!r}: pass --config")
+            config = PRESET_CONFIGS[preset]
+        cfg = build_config(config, None, data_root, options, video_layout=layout)
+        calibrated = calibrate_checkpoint(cfg, checkpoint, output, device)
+    except (ConfigUsageError, CalibrationError, PCANError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _echo_calibration(calibrated)
 
 
 @data_app.command("synth")
@@ -79,12 +183,13 @@ def synth(
     )
 
 
-TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": False}
+TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": False}  # --cfg-options a=1 b=2
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train`` and ``data synth`` to the ``pcan`` app."""
+    """Add ``train``, ``calibrate`` and ``data synth`` to the ``pcan`` app."""
     app.command("train", context_settings=TRAIN_CONTEXT)(train)
+    app.command("calibrate", context_settings=TRAIN_CONTEXT)(calibrate)
     app.add_typer(data_app, name="data")
 
 

@@ -9,6 +9,6 @@ mmaction_compat.apply()
 
 from mmaction.utils import register_all_modules  # noqa: E402
 
-from training import hooks, metrics, models  # noqa: E402,F401  (registration happens on import)
+from training import datasets, hooks, metrics, models  # noqa: E402,F401  (registration happens on import)
 
 register_all_modules(init_default_scope=False)

@@ -1,7 +1,8 @@
 """Build the effective training config from a config file + command-line options, and run mmengine.
 
 ``--data-root`` sets ``data_root`` of every dataset (mmengine joins each dataset's relative ``ann_file``
-and ``data_prefix`` with it), so all data paths follow. On a machine without CUDA, distributed runs
+and ``data_prefix`` with it), so all data paths follow; ``--video-layout`` picks the NTU videos' layout on
+disk (``training/datasets.py``). On a machine without CUDA, distributed runs
 switch to the gloo backend and a device-less DDP wrapper.
 """
 
@@ -38,18 +39,37 @@ def parse_cfg_options(options: list[str]) -> dict[str, Any]:
     return parsed
 
 
-def _set_data_root(node: Any, data_root: str) -> int:
-    """Set ``data_root`` in every dataset dict below ``node`` (through wrappers); returns how many."""
-    count = 0
-    if isinstance(node, dict):
-        if "type" in node and ("ann_file" in node or "data_prefix" in node):
-            node["data_root"] = data_root
-            count += 1
-        for value in node.values():
-            count += _set_data_root(value, data_root)
-    elif isinstance(node, list):
-        count += sum(_set_data_root(v, data_root) for v in node)
-    return count
+def _datasets(cfg: Config) -> list[dict]:
+    """Every dataset dict of the config's dataloaders, through wrappers such as RepeatDataset."""
+    found: list[dict] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "type" in node and ("ann_file" in node or "data_prefix" in node):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for name in DATALOADERS:
+        walk(cfg.get(name))
+    return found
+
+
+def _set_video_layout(cfg: Config, layout: str) -> None:
+    """Point every NTUPoseDataset at ``layout``'s video folder (training/datasets.py)."""
+    from training.datasets import VIDEO_LAYOUTS
+
+    if layout not in VIDEO_LAYOUTS:
+        raise ConfigUsageError(f"--video-layout must be one of {', '.join(VIDEO_LAYOUTS)}, got {layout!r}")
+    ntu = [d for d in _datasets(cfg) if d.get("type") == "NTUPoseDataset"]
+    if not ntu:
+        raise ConfigUsageError("--video-layout given, but the config's dataloaders have no NTUPoseDataset")
+    for dataset in ntu:
+        dataset["video_layout"] = layout
+        dataset["data_prefix"] = dict(video=VIDEO_LAYOUTS[layout][0])
 
 
 def _check_classes(cfg: Config) -> None:
@@ -92,6 +112,7 @@ def build_config(
     cfg_options: list[str] | None = None,
     launcher: str = "none",
     stop_on_failed_gate: bool = False,
+    video_layout: str | None = None,
 ) -> Config:
     """The config the runner will use: file, then --cfg-options, then the explicit flags."""
     path = Path(config)
@@ -102,8 +123,13 @@ def build_config(
         cfg.merge_from_dict(parse_cfg_options(cfg_options))
     if data_root is not None:
         cfg.data_root = str(data_root)
-        if not sum(_set_data_root(cfg.get(name), str(data_root)) for name in DATALOADERS if cfg.get(name)):
+        datasets = _datasets(cfg)  # mmengine joins each dataset's relative ann_file and data_prefix with it
+        if not datasets:
             raise ConfigUsageError("--data-root given, but the config's dataloaders have no datasets")
+        for dataset in datasets:
+            dataset["data_root"] = str(data_root)
+    if video_layout is not None:
+        _set_video_layout(cfg, video_layout)
     cfg.work_dir = str(work_dir or cfg.get("work_dir") or Path("work_dirs") / path.stem)
     cfg.launcher = launcher
     if launcher == "pytorch" and "RANK" not in os.environ:

@@ -11,8 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..errors import MissingInput, PCANError
 from ..preprocess.sources import sidecar
+from ..preprocess.video import set_decode_device
 from ..runtime import Predictor, Prepared
 from ..runtime.output import failure
+from ..workers import DECODE_THREADS_ENV, default_decode_threads
 from .items import Item, UsageError, from_manifest, from_videos, parse_shard, select
 from .writers import ResultWriter, check_output, finished_videos
 
@@ -39,10 +41,11 @@ def run_items(
     top_k: int,
     num_clips: int,
     fusion: str,
-    workers: int = 2,
+    decode_threads: int | None = None,
     show_progress: bool = True,
 ) -> tuple[int, int]:
-    """Returns (succeeded, failed). Each item yields exactly one row, in input order."""
+    """Returns (succeeded, failed). Each item yields exactly one row, in input order. ``decode_threads``: items
+    decoded and preprocessed at once (None: one per CPU)."""
     ok = failed = 0
     progress = Progress(
         TextColumn("[bold]pcan predict"),
@@ -52,7 +55,7 @@ def run_items(
         console=err,
         disable=not show_progress,
     )
-    with progress, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with progress, ThreadPoolExecutor(max_workers=decode_threads or default_decode_threads()) as pool:
         task = progress.add_task("predict", total=len(items))
         queue: deque[tuple[Item, Future]] = deque()
         source = iter(items)
@@ -107,10 +110,22 @@ def predict(
     fusion: Annotated[str, typer.Option(help="late | fused.")] = "late",
     output: Annotated[str, typer.Option("--output", "-o", help="OUT.jsonl | OUT.csv | - (stdout).")] = "-",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 4,
-    workers: Annotated[int, typer.Option(min=1, help="Decode/preprocess threads.")] = 2,
+    decode_threads: Annotated[
+        int | None,
+        typer.Option(min=1, envvar=DECODE_THREADS_ENV, help="Videos decoded at once; default: one per CPU."),
+    ] = None,
+    decode_device: Annotated[
+        str, typer.Option(help="cpu | cuda | auto: cuda decodes on NVDEC (PyNvVideoCodec), not bit-equal to cpu.")
+    ] = "cpu",
     resume: Annotated[bool, typer.Option(help="Skip videos already in --output.")] = False,
     shard: Annotated[str | None, typer.Option(help="i/n: take every n-th item from i (0-based).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    executor: Annotated[str, typer.Option(help="local | ray (Ray Data: one machine or a cluster).")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join; default: start a local Ray.")] = None,
+    num_replicas: Annotated[
+        int | None, typer.Option(min=1, help="Model replicas (ray); default: one per GPU, else 3/4 of the CPUs.")
+    ] = None,
+    decode_cpus: Annotated[float | None, typer.Option(help="CPUs per decode task (ray); default 1.")] = None,
 ) -> None:
     """Classify videos with their skeletons. Exit 0: all succeeded, 1: some failed, 2: usage error."""
     try:
@@ -123,6 +138,12 @@ def predict(
             raise UsageError(f"model file not found: {models[0]}")
         if fusion not in ("late", "fused"):
             raise UsageError(f"--fusion must be late or fused, got {fusion!r}")
+        if executor not in ("local", "ray"):
+            raise UsageError(f"--executor must be local or ray, got {executor!r}")
+        if executor == "local" and (ray_address, num_replicas, decode_cpus) != (None, None, None):
+            raise UsageError("--ray-address, --num-replicas and --decode-cpus need --executor ray")
+        if set_decode_device(decode_device) != "cpu" and executor == "ray":
+            raise UsageError("--decode-device cuda decodes in this process: use it with --executor local")
         check_output(output)
         if resume and output == "-":
             raise UsageError("--resume needs --output FILE")
@@ -131,11 +152,27 @@ def predict(
         items = select(items, parse_shard(shard), done)
         if resume:
             err.print(f"resume: {len(done)} items already in {output}, {len(items)} to go")
-        predictor = Predictor.from_path(
-            models[0] if models else None, preset=preset, device=device, batch_size=batch_size
-        )
+        ray_run = None
+        if executor == "ray":  # the Ray replicas load the weights; this process needs only the description
+            from .ray_executor import RayRun, driver_frontend
+
+            predictor = driver_frontend(models[0] if models else None, preset)
+        else:
+            predictor = Predictor.from_path(
+                models[0] if models else None, preset=preset, device=device, batch_size=batch_size
+            )
         top_k = top_k if top_k is not None else predictor.default_top_k()
         predictor.check_request(top_k=top_k, fusion=fusion, num_clips=num_clips)
+        if executor == "ray":
+            ray_run = RayRun.start(
+                predictor,
+                models[0] if models else None,
+                preset=preset,
+                device=device,
+                address=ray_address,
+                num_replicas=num_replicas,
+                decode_cpus=decode_cpus,
+            )
     except (UsageError, PCANError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -146,18 +183,31 @@ def predict(
         )
     writer = ResultWriter(output, append=resume)
     try:
-        ok, failed = run_items(
-            predictor,
-            items,
-            writer,
-            batch_size=batch_size,
-            top_k=top_k,
-            num_clips=num_clips,
-            fusion=fusion,
-            workers=workers,
-            show_progress=progress,
-        )
+        if ray_run is not None:
+            ok, failed = ray_run.run(
+                items,
+                writer,
+                batch_size=batch_size,
+                top_k=top_k,
+                num_clips=num_clips,
+                fusion=fusion,
+                show_progress=progress,
+            )
+        else:
+            ok, failed = run_items(
+                predictor,
+                items,
+                writer,
+                batch_size=batch_size,
+                top_k=top_k,
+                num_clips=num_clips,
+                fusion=fusion,
+                decode_threads=decode_threads,
+                show_progress=progress,
+            )
     finally:
         writer.close()
+        if ray_run is not None:
+            ray_run.close()
     err.print(f"{ok} succeeded, {failed} failed" + (f" (output: {output})" if output != "-" else ""))
     raise typer.Exit(1 if failed else 0)

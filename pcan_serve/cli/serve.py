@@ -52,7 +52,12 @@ def serve(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (default auto).")] = None,
     port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
-    workers: Annotated[int | None, typer.Option(min=1, help="API worker processes (PCAN_API_WORKERS).")] = None,
+    api_workers: Annotated[
+        int | None, typer.Option(min=1, help="API processes (PCAN_API_WORKERS); default: one per 8 CPUs.")
+    ] = None,
+    decode_threads: Annotated[
+        int | None, typer.Option(min=1, help="Videos decoded at once per API process (PCAN_DECODE_THREADS).")
+    ] = None,
     max_batch: Annotated[int | None, typer.Option(min=2, help="Requests per adaptive batch.")] = None,
     max_upload_mb: Annotated[int | None, typer.Option(min=1, help="Upload size cap in MiB.")] = None,
 ) -> None:
@@ -68,7 +73,8 @@ def serve(
         model,
         preset,
         device,
-        api_workers=workers,
+        api_workers=api_workers,
+        decode_threads=decode_threads,
         max_batch=max_batch,
         max_upload_mb=max_upload_mb,
     )

@@ -59,6 +59,7 @@ PREDICTION = {
                 "backend": {"type": "string", "enum": ["torch", "onnxruntime", "tensorrt"]},
                 "weights": {"type": "string", "enum": ["trained", "untrained"]},
                 "fused_head": {"type": "boolean"},
+                "calibrated": {"type": "boolean", "description": "Scores are temperature-scaled per branch."},
             },
         },
         "timing_ms": {

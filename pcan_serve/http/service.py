@@ -160,7 +160,7 @@ class PCANService:
     model = bentoml.depends(PCANModel)
 
     def __init__(self) -> None:
-        self._limiter = anyio.CapacityLimiter(SETTINGS.preprocess_threads)
+        self._limiter = anyio.CapacityLimiter(SETTINGS.decode_threads)
         self._frontend: Frontend | None = None
         self._lock = asyncio.Lock()
 
@@ -175,6 +175,7 @@ class PCANService:
                         meta,
                         info["backend"],
                         max_frames=SETTINGS.max_frames,
+                        max_pixels=SETTINGS.max_pixels,
                         max_persons=SETTINGS.max_persons,
                         max_skeleton_bytes=SETTINGS.max_skeleton_bytes,
                     )

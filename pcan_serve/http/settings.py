@@ -8,9 +8,11 @@ import os
 from dataclasses import dataclass
 
 from ..model_io import BACKENDS
-from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT_MAX_SKELETON_BYTES
+from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SKELETON_BYTES
+from ..workers import DECODE_THREADS_ENV, default_api_workers, default_decode_threads
 
 UNTRAINED = "untrained"  # PCAN_MODEL value: untrained weights of PCAN_PRESET, whatever the store holds
+RENAMED = {"PCAN_PREPROCESS_THREADS": DECODE_THREADS_ENV}  # a setting that would be ignored silently otherwise
 
 
 def _int(name: str, default: int, minimum: int = 1) -> int:
@@ -45,10 +47,11 @@ class ServiceSettings:
     max_latency_ms: int  # PCAN_MAX_LATENCY_MS: queueing + inference budget before a 503
     max_upload_bytes: int  # PCAN_MAX_UPLOAD_MB: whole request body
     max_frames: int  # PCAN_MAX_FRAMES: video frames (and skeleton frames)
+    max_pixels: int  # PCAN_MAX_PIXELS: pixels per video frame, declared and decoded
     max_persons: int  # PCAN_MAX_PERSONS: persons in a skeleton
     max_skeleton_bytes: int  # PCAN_MAX_SKELETON_MB: skeleton file size, checked before it is parsed
-    api_workers: int  # PCAN_API_WORKERS: processes that parse and preprocess requests
-    preprocess_threads: int  # PCAN_PREPROCESS_THREADS: concurrent decodes per API worker
+    api_workers: int  # PCAN_API_WORKERS: processes that parse and preprocess requests (pcan_serve.workers)
+    decode_threads: int  # PCAN_DECODE_THREADS: videos decoded and preprocessed at once per API worker
     torch_threads: int | None  # PCAN_TORCH_THREADS: intra-op threads of the torch backend
     timeout_s: int  # PCAN_TIMEOUT_S: every request ends within it (504 when it cannot be served in time)
 
@@ -58,6 +61,10 @@ class ServiceSettings:
         if backend is not None and backend not in BACKENDS:
             raise ValueError(f"PCAN_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}")
         threads = _int("PCAN_TORCH_THREADS", 0, minimum=0)
+        for old, new in RENAMED.items():
+            if os.environ.get(old, "").strip():
+                raise ValueError(f"{old} is now {new}")
+        api_workers = _int("PCAN_API_WORKERS", default_api_workers())
         return cls(
             model_path=_str("PCAN_MODEL"),
             model_tag=_str("PCAN_MODEL_TAG"),
@@ -69,10 +76,11 @@ class ServiceSettings:
             max_latency_ms=_int("PCAN_MAX_LATENCY_MS", 30_000),
             max_upload_bytes=_int("PCAN_MAX_UPLOAD_MB", 200) * 2**20,
             max_frames=_int("PCAN_MAX_FRAMES", DEFAULT_MAX_FRAMES),
+            max_pixels=_int("PCAN_MAX_PIXELS", DEFAULT_MAX_PIXELS),
             max_persons=_int("PCAN_MAX_PERSONS", DEFAULT_MAX_PERSONS),
             max_skeleton_bytes=_int("PCAN_MAX_SKELETON_MB", DEFAULT_MAX_SKELETON_BYTES // 2**20) * 2**20,
-            api_workers=_int("PCAN_API_WORKERS", 1),
-            preprocess_threads=_int("PCAN_PREPROCESS_THREADS", min(4, os.cpu_count() or 1)),
+            api_workers=api_workers,
+            decode_threads=_int(DECODE_THREADS_ENV, default_decode_threads(api_workers)),
             torch_threads=threads or None,
             timeout_s=_int("PCAN_TIMEOUT_S", 120),
         )

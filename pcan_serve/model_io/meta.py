@@ -6,6 +6,7 @@ TensorRT engine's sidecar ``<engine>.json`` (both JSON text). One format, one ve
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..model import PCANConfig
 METADATA_KEY = "pcan"
 FORMAT_VERSION = 1
 REQUIRED_CONFIG_FIELDS = ("name", "class_names", "preprocess")
+BRANCHES = ("rgb", "pose", "fused")
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,8 @@ class ModelMeta:
 
     ``fused_head``: the fused head was trained (else only rgb, pose and their late fusion are served).
     ``fusion_weights``: late-fusion weights (rgb, pose). ``calibration``: per-branch temperatures and their
-    fit (DESIGN.md "Calibration"), None when uncalibrated. ``quantization``: e.g. ``"int8"`` for a
+    fit (DESIGN.md "Calibration"), None when uncalibrated; learned fusion weights are copied into
+    ``fusion_weights`` when it is fitted, so they are the default everywhere. ``quantization``: e.g. ``"int8"`` for a
     quantised ONNX model, None for fp32.
     """
 
@@ -37,6 +40,16 @@ class ModelMeta:
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.config.class_names
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibration is not None
+
+    @property
+    def temperatures(self) -> dict[str, float]:
+        """The temperature dividing each branch's logits before the softmax; 1.0 where none was fitted."""
+        fitted = (self.calibration or {}).get("temperature") or {}
+        return {b: float(fitted.get(b, 1.0)) for b in BRANCHES}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,7 +89,7 @@ class ModelMeta:
                 fused_head=bool(data.get("fused_head", data.get("fused_head_trained", True))),
                 weights=str(data.get("weights", "trained")),
                 fusion_weights=_weights(data.get("fusion_weights", (1.0, 1.0))),
-                calibration=data.get("calibration"),
+                calibration=_calibration(data.get("calibration")),
                 quantization=data.get("quantization"),
             )
         except (TypeError, ValueError) as exc:
@@ -96,3 +109,18 @@ def _weights(value: Any) -> tuple[float, float]:
     if min(rgb, pose) < 0 or rgb + pose <= 0:
         raise ValueError(f"fusion weights must be two non-negative numbers, not {value}")
     return rgb, pose
+
+
+def _calibration(value: Any) -> dict[str, Any] | None:
+    """Temperatures reach the softmax of every backend: anything but positive finite numbers is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"calibration must be an object, not {type(value).__name__}")
+    temperatures = value.get("temperature", {})
+    if not isinstance(temperatures, dict):
+        raise ValueError("calibration.temperature must map branches to numbers")
+    for branch, t in temperatures.items():
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
+            raise ValueError(f"calibration.temperature.{branch} must be a positive number, not {t!r}")
+    return value

@@ -15,9 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
+from ..workers import usable_cpus
+
 T = TypeVar("T")
 
-ENABLED = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) > 1
+ENABLED = usable_cpus() > 1
 """Whether requests share work with the helper; set False to keep each request on its calling thread."""
 
 _pool: ThreadPoolExecutor | None = None

@@ -3,6 +3,9 @@
 DEFAULT_MAX_FRAMES = 3000
 """Video frames (100 s at 30 fps; NTU clips are under 300)."""
 
+DEFAULT_MAX_PIXELS = 4096 * 4096
+"""Pixels per video frame (a 4096x4096 RGB frame is 48 MiB; NTU's are 1920x1080)."""
+
 DEFAULT_MAX_PERSONS = 10
 """Persons per skeleton (mmaction2 keeps at most 10 as well; NTU has 1 or 2)."""
 
@@ -11,9 +14,6 @@ DEFAULT_MAX_SKELETON_BYTES = 20 * 2**20
 
 FRAME_TOLERANCE = 2
 """Largest skeleton/video frame-count difference that is clipped to the shorter instead of rejected."""
-
-DECODE_CHUNK_BYTES = 256 * 2**20
-"""Decoded RGB frames held at once; frames are cropped and resized chunk by chunk."""
 
 MAX_CLIPS = 32
 """Clips per request (mmaction2's test config uses 10; runtime.predictor uses this cap)."""

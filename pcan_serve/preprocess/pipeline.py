@@ -1,14 +1,14 @@
 """mmaction2's RGBPoseConv3D val/test pipeline end to end: video + skeleton -> model inputs.
 
-Order of work: the skeleton and the sampled frame indices fix the person box and the heatmaps as soon as one
-decoded frame has told the frame size; only the distinct sampled frames are decoded, chunk by chunk, and
+Order of work: the skeleton and the sampled frame indices fix the person box and the heatmaps as soon as the
+first decoded frame has told the frame size; only the distinct sampled frames are decoded, one at a time, and
 each frame is cropped, resized and normalised into its clip slots right away (while it is in cache), so
-memory stays bounded by one chunk of full-size frames and no intermediate array of resized frames exists.
+memory holds one full-size frame at a time and no intermediate array of resized frames exists.
 """
 
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from functools import partial
 
 import numpy as np
@@ -20,7 +20,14 @@ from .clips import RGBClips
 from .compact import Box, check_box, compact_box, shift_keypoints
 from .heatmaps import pose_heatmaps
 from .helper import Once
-from .limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT_MAX_SKELETON_BYTES, MAX_BOX_SCALE, MAX_CLIPS
+from .limits import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PERSONS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_SKELETON_BYTES,
+    MAX_BOX_SCALE,
+    MAX_CLIPS,
+)
 from .resize import resize_keypoints
 from .sampling import SamplePlan, sample_frames
 from .skeleton import (
@@ -97,6 +104,7 @@ def make_inputs(
     max_frames: int = DEFAULT_MAX_FRAMES,
     timings: dict[str, float] | None = None,
     max_skeleton_bytes: int = DEFAULT_MAX_SKELETON_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Inputs:
     """``{"imgs": [num_clips, 3, 8, R, R], "heatmaps": [num_clips, 17, 32, R/4, R/4]}``, float32.
 
@@ -109,30 +117,30 @@ def make_inputs(
     with clock("preprocess"):
         skel = load_skeleton(skeleton, max_persons=max_persons, max_frames=max_frames, max_bytes=max_skeleton_bytes)
     with clock("decode"):
-        vid = open_video(video, max_frames=max_frames)
+        vid = open_video(video, max_frames=max_frames, max_pixels=max_pixels)
     with vid:
         with clock("preprocess"):
             skel = fit_to_video(skel, vid.num_frames)
             plan = plan_clips(skel.num_frames, num_clips, cfg)
         clips = None
-        chunks = vid.iter_chunks(plan.rgb_unique)
         with ExitStack() as stack:
+            frames = stack.enter_context(closing(vid.frames(plan.rgb_unique)))  # ends the decode on an error
             while True:
                 with clock("decode"):
-                    chunk = next(chunks, None)
-                if chunk is None:
+                    decoded = next(frames, None)
+                if decoded is None:
                     break
-                positions, frames = chunk
+                position, frame = decoded
                 with clock("preprocess"):
-                    if clips is None:  # the first chunk tells the frame size
-                        frame_shape = (int(frames.shape[1]), int(frames.shape[2]))
+                    if clips is None:  # the first frame tells the frame size
+                        frame_shape = (int(frame.shape[0]), int(frame.shape[1]))
                         check_frame_shape(skel, frame_shape)
                         box, kp = person_box(skel, plan, frame_shape, cfg)
                         heatmaps = Once(partial(box_heatmaps, skel, plan, kp, cfg))
                         clips = RGBClips(box, frame_shape, plan, cfg)
                         stack.enter_context(helper.sharing(heatmaps))  # the heatmaps overlap the decoding
-                    clips.work(positions, frames).run()
-                del frames, chunk
+                    clips.work(np.array([position]), frame[None]).run()
+                del frame, decoded
             with clock("preprocess"):
                 inputs = {"imgs": clips.imgs, "heatmaps": heatmaps()}
     return inputs

@@ -1,24 +1,35 @@
-"""Video decoding with decord: open a path or uploaded bytes, decode only the frames asked for.
+"""Video decoding: open a path or uploaded bytes, decode only the frames asked for, as uint8 RGB.
 
-Uploaded bytes go to a private temporary file (mode 0600, unique name) that is unlinked as soon as decord has
-opened it, so nothing else can read it and nothing is left behind. Not decord's in-memory reader: that one
-segfaults on truncated AVI uploads (decord 0.6.0) and logs the upload's raw bytes when it cannot open them.
+The CPU decoder (PyAV, :mod:`.decode_cpu`) gives decord's frames bit for bit, hence mmaction2's; NVDEC
+(:mod:`.decode_cuda`) is the optional GPU path, chosen per process with :func:`set_decode_device`. Bytes are
+read from memory: no temporary file, nothing to leak.
 """
 
-import os
-import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import decord
 import numpy as np
 
-from ..errors import EmptyVideo, InvalidVideo, MissingInput, VideoTooLong
-from .limits import DECODE_CHUNK_BYTES, DEFAULT_MAX_FRAMES
+from ..errors import EmptyVideo, InvalidVideo, MissingInput
+from .decode_cpu import CpuDecoder
+from .decode_cuda import CudaDecoder, resolve_decode_device
+from .limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
 
 VideoSource = str | Path | bytes | bytearray | memoryview
+
+_device = "cpu"
+
+
+def set_decode_device(requested: str) -> str:
+    """Decode this process's later videos on ``cpu`` | ``cuda`` | ``auto``; returns the device chosen.
+
+    Per process, like torch's thread count: which decoder runs is a property of the machine, not of a
+    request. NVDEC reads files, so bytes are decoded on the CPU whatever is chosen.
+    """
+    global _device
+    _device = resolve_decode_device(requested)
+    return _device
 
 
 @dataclass(frozen=True)
@@ -30,55 +41,50 @@ class VideoMeta:
 
 
 class Video:
-    """An opened video: ``num_frames`` at once, frames only on ``decode`` / ``iter_chunks``."""
+    """An opened video: ``num_frames`` at once (from its packets, no frame decoded), frames on ``frames``."""
 
-    def __init__(self, source: VideoSource, max_frames: int = DEFAULT_MAX_FRAMES) -> None:
-        self._reader = _open_reader(source)
-        self.num_frames = len(self._reader)
-        if self.num_frames > max_frames:
-            raise VideoTooLong(f"video: {self.num_frames} frames, at most {max_frames} are accepted")
+    def __init__(
+        self, source: VideoSource, max_frames: int = DEFAULT_MAX_FRAMES, max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> None:
+        file, name = _file(source)
+        decoder = CudaDecoder if _device == "cuda" and isinstance(file, str) else CpuDecoder
+        self._decoder = decoder(file, name, max_frames, max_pixels)
+        self.name, self.num_frames, self.fps = name, self._decoder.num_frames, self._decoder.fps
         self._shape: tuple[int, int] | None = None
 
-    @property
-    def fps(self) -> float:
-        return float(self._reader.get_avg_fps())
-
-    def decode(self, indices: np.ndarray) -> np.ndarray:
-        """uint8 RGB frames [len(indices), H, W, 3]; ascending ``indices`` decode in one forward pass."""
+    def frames(self, indices: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """(position in ``indices``, uint8 RGB frame [H, W, 3]) for sorted distinct ``indices``, one at a time,
+        so that each frame can be used and dropped before the next is decoded."""
         indices = np.asarray(indices, dtype=np.int64)
         if indices.size == 0:
             raise ValueError("no frames requested")
-        if indices.min() < 0 or indices.max() >= self.num_frames:
+        if np.any(np.diff(indices) <= 0):
+            raise ValueError("frame indices must be sorted and distinct")
+        if indices[0] < 0 or indices[-1] >= self.num_frames:
             raise ValueError(f"frame indices outside [0, {self.num_frames})")
-        try:
-            frames = _as_numpy(self._reader.get_batch(indices))
-        except Exception as exc:  # decord raises DECORDError/RuntimeError on corrupt streams
-            raise InvalidVideo(f"video: frames could not be decoded ({_reason(exc)})") from None
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1] < 1 or frames.shape[2] < 1:
-            raise InvalidVideo(f"video: decoded frames have shape {list(frames.shape)}, expected [N, H, W, 3]")
-        self._shape = (int(frames.shape[1]), int(frames.shape[2]))
-        return frames
+        for position, frame in self._decoder.frames(indices):
+            shape = (int(frame.shape[0]), int(frame.shape[1]))
+            if self._shape is not None and shape != self._shape:  # a new sequence header mid-stream
+                raise InvalidVideo(f"video: {self.name} changes its frame size from {self._shape} to {shape}")
+            self._shape = shape
+            yield position, frame
 
-    def iter_chunks(self, indices: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(positions into ``indices``, frames) for sorted unique ``indices``, bounded in memory.
-
-        The first chunk is a single frame, which tells the frame size; the rest fit ``DECODE_CHUNK_BYTES``.
-        """
-        start, size = 0, 1
-        while start < len(indices):
-            stop = min(start + size, len(indices))
-            frames = self.decode(indices[start:stop])
-            yield np.arange(start, stop), frames
-            start = stop
-            size = max(1, DECODE_CHUNK_BYTES // frames[0].nbytes)
+    def decode(self, indices: np.ndarray) -> np.ndarray:
+        """uint8 RGB frames [len(indices), H, W, 3] for sorted distinct ``indices``."""
+        out = None
+        for position, frame in self.frames(indices):
+            if out is None:
+                out = np.empty((len(indices), *frame.shape), dtype=np.uint8)
+            out[position] = frame
+        return out
 
     def meta(self) -> VideoMeta:
         if self._shape is None:
-            raise RuntimeError("decode a frame first: decord reports the frame size only by decoding")
+            raise RuntimeError("decode a frame first: the header's frame size is not trusted")
         return VideoMeta(self.num_frames, self._shape[0], self._shape[1], self.fps)
 
     def close(self) -> None:
-        self._reader = None
+        self._decoder = None
 
     def __enter__(self) -> "Video":
         return self
@@ -87,9 +93,11 @@ class Video:
         self.close()
 
 
-def open_video(source: VideoSource, max_frames: int = DEFAULT_MAX_FRAMES) -> Video:
-    """Open a video (path or bytes); typed errors for missing, empty, unreadable and too long videos."""
-    return Video(source, max_frames=max_frames)
+def open_video(
+    source: VideoSource, max_frames: int = DEFAULT_MAX_FRAMES, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Video:
+    """Open a video (path or bytes); typed errors for missing, empty, unreadable, too long and too large."""
+    return Video(source, max_frames=max_frames, max_pixels=max_pixels)
 
 
 def decode_video(
@@ -103,54 +111,18 @@ def decode_video(
         return video.decode(unique)[slots], video.meta()
 
 
-def _open_reader(source: VideoSource) -> decord.VideoReader:
+def _file(source: VideoSource) -> tuple[str | bytes, str]:
+    """(what the decoder reads, the name messages use: never a temporary path)."""
     if isinstance(source, bytes | bytearray | memoryview):
-        if len(source) == 0:
+        data = bytes(source)
+        if not data:
             raise EmptyVideo("video: the upload is empty (0 bytes)")
-        fd, path = tempfile.mkstemp(prefix="pcan-upload-", suffix=".video")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(source)
-            return _reader(path, f"the upload ({len(source)} bytes)")
-        finally:
-            os.unlink(path)  # decord holds its own descriptor
+        return data, f"the upload ({len(data)} bytes)"
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
             raise MissingInput(f"video file not found: {path}")
         if path.stat().st_size == 0:
             raise EmptyVideo(f"video: {path.name} is empty (0 bytes)")
-        return _reader(str(path), path.name)
+        return str(path.resolve()), path.name
     raise InvalidVideo(f"video: expected a path or bytes, got {type(source).__name__}")
-
-
-def _reader(path: str, name: str) -> decord.VideoReader:
-    try:
-        # one decoding thread, as mmaction2 uses: more threads did not pay off on the 2-core reference box
-        return decord.VideoReader(path, num_threads=1)
-    except AssertionError:  # decord asserts a positive frame count
-        raise EmptyVideo(f"video: {name} has no frames") from None
-    except Exception as exc:
-        message = _reason(exc).replace(path, name)  # never show a temporary path
-        if "buffer source" in str(exc):  # ffmpeg saw a stream but no frame to learn its pixel format from
-            raise EmptyVideo(f"video: {name} has no decodable frames") from None
-        raise InvalidVideo(f"video: {name} cannot be decoded as a video ({message})") from None
-
-
-def _as_numpy(batch: object) -> np.ndarray:
-    """Zero-copy view of a decoded batch (decord's ``asnumpy`` copies every frame once more).
-
-    Goes through DLPack into torch, decord's own torch bridge; the array keeps the buffer alive.
-    """
-    import torch.utils.dlpack
-
-    if isinstance(batch, torch.Tensor):  # someone set decord's bridge to torch for the process
-        return batch.numpy()
-    return torch.utils.dlpack.from_dlpack(batch.to_dlpack()).numpy()
-
-
-def _reason(exc: BaseException) -> str:
-    """decord's message without its log prefix (``[time] /source/file.cc:61: ``), shortened."""
-    lines = [re.sub(r"\[[\d:]+\] \S+:\d+: ", "", line).strip() for line in str(exc).splitlines()]
-    lines = [line for line in lines if line and not line.startswith("Stack trace")]
-    return (lines[0] if lines else type(exc).__name__)[:160]

@@ -1,7 +1,8 @@
 """Runtimes behind one interface: ``run(imgs, heatmaps) -> {"rgb","pose"[,"fused"]: probabilities}``.
 
 Every backend returns softmax probabilities as float32 NumPy arrays [N, num_classes], so results from
-torch, ONNX Runtime and TensorRT are directly comparable.
+torch, ONNX Runtime and TensorRT are directly comparable. A calibrated model's temperatures divide the logits
+before the softmax: here in the torch backend, inside the graph for ONNX Runtime and TensorRT (export/wrapper.py).
 """
 
 from pathlib import Path
@@ -50,7 +51,8 @@ class TorchBackend:
         )
         logits = mixed_precision_logits(self.model, x, h, torch.float16 if self.fp16 else None)
         keys = ("rgb", "pose", "fused") if self.meta.fused_head else ("rgb", "pose")
-        return {k: torch.softmax(logits[k].float(), dim=1).cpu().numpy() for k in keys}
+        t = self.meta.temperatures  # calibration: logits / T before the softmax (1.0: unchanged)
+        return {k: torch.softmax(logits[k].float() / t[k], dim=1).cpu().numpy() for k in keys}
 
 
 class OnnxRuntimeBackend:

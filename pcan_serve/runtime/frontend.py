@@ -40,6 +40,7 @@ class Frontend:
         max_frames: int | None = None,
         max_persons: int | None = None,
         max_skeleton_bytes: int | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         self.meta = meta
         self.config = meta.config
@@ -47,7 +48,12 @@ class Frontend:
         self.fusion_weights = tuple(fusion_weights or meta.fusion_weights)
         if len(self.fusion_weights) != 2 or min(self.fusion_weights) < 0 or sum(self.fusion_weights) <= 0:
             raise ValueError(f"fusion weights must be two non-negative numbers, not {self.fusion_weights}")
-        limits = {"max_frames": max_frames, "max_persons": max_persons, "max_skeleton_bytes": max_skeleton_bytes}
+        limits = {
+            "max_frames": max_frames,
+            "max_pixels": max_pixels,
+            "max_persons": max_persons,
+            "max_skeleton_bytes": max_skeleton_bytes,
+        }
         self.limits = {k: v for k, v in limits.items() if v}
 
     @property
@@ -57,6 +63,7 @@ class Frontend:
             "backend": self.backend_name,
             "weights": self.meta.weights,
             "fused_head": self.meta.fused_head,
+            "calibrated": self.meta.calibrated,
         }
 
     def check_request(self, top_k: int | None = None, fusion: str | None = None, num_clips: int | None = None) -> None:

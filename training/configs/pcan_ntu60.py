@@ -3,9 +3,11 @@
 #   pcan train training/configs/pcan_ntu60.py --data-root data/ntu60 \
 #       --cfg-options load_from=checkpoints/pcan_ntu60_init.pth
 #
-# Data (mmaction2's PoseDataset layout): DATA_ROOT/ntu60_2d.pkl (split xsub_train/xsub_val + annotations
-# with "filename" or "frame_dir") and the videos under DATA_ROOT/nturgbd_videos/. Every path below is
-# relative to `data_root`; `--data-root DIR` moves them all.
+# Data: DATA_ROOT/ntu60_2d.pkl (mmaction2's PoseDataset pickle: split xsub_train/xsub_val + annotations) and the
+# videos in one of two layouts (training/datasets.py): "mmaction2" (default) DATA_ROOT/nturgbd_videos/{frame_dir}.mp4
+# (960x540, compress_nturgbd.py), or "raw" DATA_ROOT/nturgb+d_rgb/{frame_dir}_rgb.avi (the NTU download,
+# 1920x1080): `pcan train ... --video-layout raw`. Every path below is relative to `data_root`; `--data-root DIR`
+# moves them all.
 # The model is pcan_serve's PCAN wrapped for mmengine (training/models.py); pipelines and data
 # preprocessing are mmaction2's RGBPoseConv3D ones (configs/skeleton/posec3d/rgbpose_conv3d).
 default_scope = "mmaction"
@@ -14,7 +16,7 @@ custom_imports = dict(imports=["training.register"], allow_failed_imports=False)
 # ---------------------------------------------------------------------------------------------- data
 data_root = "data/ntu60"
 ann_file = "ntu60_2d.pkl"
-video_prefix = "nturgbd_videos"
+video_layout = "mmaction2"  # or "raw"; --video-layout sets it in every dataset
 train_split, val_split = "xsub_train", "xsub_val"
 left_kp = [1, 3, 5, 7, 9, 11, 13, 15]  # COCO-17 left joints; Flip swaps them with right_kp
 right_kp = [2, 4, 6, 8, 10, 12, 14, 16]
@@ -56,10 +58,10 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=True),
     dataset=dict(
-        type="PoseDataset",
+        type="NTUPoseDataset",
         data_root=data_root,
         ann_file=ann_file,
-        data_prefix=dict(video=video_prefix),
+        video_layout=video_layout,
         split=train_split,
         pipeline=train_pipeline,
     ),
@@ -70,10 +72,10 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=False),
     dataset=dict(
-        type="PoseDataset",
+        type="NTUPoseDataset",
         data_root=data_root,
         ann_file=ann_file,
-        data_prefix=dict(video=video_prefix),
+        video_layout=video_layout,
         split=val_split,
         pipeline=val_pipeline,
         test_mode=True,
@@ -85,10 +87,10 @@ test_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=False),
     dataset=dict(
-        type="PoseDataset",
+        type="NTUPoseDataset",
         data_root=data_root,
         ann_file=ann_file,
-        data_prefix=dict(video=video_prefix),
+        video_layout=video_layout,
         split=val_split,
         pipeline=test_pipeline,
         test_mode=True,

@@ -8,6 +8,7 @@ Gradients only exist between backward and the optimizer step inside ``OptimWrapp
 the hook wraps that wrapper's ``step`` (before clipping; divided by the loss scale under AMP).
 """
 
+import functools
 from collections import defaultdict
 
 import torch
@@ -47,6 +48,7 @@ class PCANMonitorHook(Hook):
         wrapper = runner.optim_wrapper
         original_step = wrapper.step
 
+        @functools.wraps(original_step)  # keeps the schedulers' step-counter mark: no "overridden" warning
         def step(*args, **kwargs):
             scaler = getattr(wrapper, "loss_scaler", None)
             scale = float(scaler.get_scale()) if scaler is not None else 1.0
