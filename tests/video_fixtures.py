@@ -22,16 +22,25 @@ def moving_frames(num_frames: int, size: tuple[int, int], seed: int = 0) -> list
     return frames
 
 
-def encode(path: Path, codec: str, num_frames: int = 48, size: tuple[int, int] = (96, 128), **options: str) -> Path:
-    """``num_frames`` frames encoded with ``codec`` (libx264, mpeg4, libx265 ...) and its ``options``."""
+def encode(
+    path: Path,
+    codec: str,
+    num_frames: int = 48,
+    size: tuple[int, int] = (96, 128),
+    pts: list[int] | None = None,
+    pix_fmt: str = "yuv420p",
+    **options: str,
+) -> Path:
+    """``num_frames`` frames encoded with ``codec`` (libx264, mpeg4, libx265 ...) and its ``options``;
+    ``pts`` (in 1/30 s) makes the frame rate variable."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=30)
         stream.height, stream.width = size
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         stream.codec_context.options = dict(options)
         for t, rgb in enumerate(moving_frames(num_frames, size)):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-            frame.pts, frame.time_base = t, Fraction(1, 30)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
+            frame.pts, frame.time_base = (pts[t] if pts else t), Fraction(1, 30)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
