@@ -22,9 +22,10 @@ ERROR_STATUSES = {
     "400": "Bad request: a missing or malformed form field, a request parameter out of range.",
     "404": "No such route.",
     "405": "Method not allowed on this route.",
-    "413": "Upload larger than the server's limit (PCAN_MAX_UPLOAD_MB).",
-    "422": "The video or skeleton cannot be used: corrupt or empty video, malformed skeleton, too many frames "
-    "or persons, skeleton and video disagree.",
+    "413": "An input over a server limit: the upload (PCAN_MAX_UPLOAD_MB), the skeleton (PCAN_MAX_SKELETON_MB), "
+    "the video's frames (PCAN_MAX_FRAMES) or their size (PCAN_MAX_PIXELS).",
+    "422": "The video or skeleton cannot be used: corrupt or empty video, malformed skeleton, too many persons, "
+    "skeleton and video disagree.",
     "503": "The model is not ready or is overloaded; retry later.",
     "504": "The request did not finish within the server's time limit (PCAN_TIMEOUT_S).",
 }
