@@ -15,8 +15,8 @@ from typing import Any
 from .timing import paired_speedup, summarize
 
 SCHEMA_VERSION = 1
-STAGES = ("decode", "preprocess", "model", "e2e", "http", "load")
-DEFAULT_STAGES = STAGES[:-1]  # the load stage runs only when asked for (--stages load)
+STAGES = ("decode", "preprocess", "model", "e2e", "http", "load", "executors")
+DEFAULT_STAGES = STAGES[:-2]  # load and executors run only when asked for (--stages load,executors)
 
 
 def label(rec: dict[str, Any]) -> str:

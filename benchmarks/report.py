@@ -78,6 +78,16 @@ LOAD: list[Column] = [
     ("API RSS end / after 100 requests", lambda r: _f(r.get("rss_growth"), 2)),
 ]
 
+EXECUTORS: list[Column] = [
+    ("executor", lambda r: r["backend"]),
+    ("batch", lambda r: str(r["batch"])),
+    ("items", lambda r: str(r.get("items"))),
+    ("wall s", lambda r: _f(r.get("wall_s"), 1)),
+    ("items/s", lambda r: _f(r.get("items_per_s"), 2)),
+    ("first row after s", lambda r: _f(r.get("first_row_s"), 1)),
+    ("steady items/s", lambda r: _f(r.get("steady_items_per_s"), 2)),
+]
+
 
 def _model_recs(res: Results) -> list[dict[str, Any]]:
     return sorted(res.ok("model"), key=lambda r: (r["device"], r["backend"], r["precision"], r["batch"]))
@@ -129,6 +139,7 @@ def _sections(res: Results, readme: bool) -> list[str]:
         ("Decode and preprocessing", None, IO, res.ok("decode") + res.ok("preprocess")),
         ("HTTP service", "HTTP `POST /predict` (`pcan serve`), one video per request:", HTTP, res.ok("http")),
         ("HTTP under hostile load (`--stages load`)", None, LOAD, res.ok("load")),
+        ("`pcan predict`: local vs Ray executor (`--stages executors`)", None, EXECUTORS, res.ok("executors")),
     ]  # fmt: skip
     out: list[str] = []
     for title, intro, cols, recs in sections:

@@ -1,0 +1,160 @@
+"""``pcan predict --executor ray``: the local executor's inputs and rows, computed by Ray Data.
+
+Decode + preprocess run as Ray tasks (one per item), inference in an actor pool of model replicas
+(``map_batches`` with :class:`~.ray_tasks.Replica`). Rows reach this process as they complete and are written
+in input order (:class:`~.reorder.InOrder`). The items go through Ray in windows of ``WINDOW``: rows held back
+behind a slow item never exceed a window, and an interrupted run has written everything before the window it
+was in, so ``--resume`` redoes at most one window.
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..model_io import backend_of, load_model, read_meta
+from ..runtime import Frontend
+from .items import Item, UsageError
+from .predict import err
+from .ray_cluster import Plan, connect, import_ray, plan
+from .ray_tasks import Replica, ShippedModel, decode
+from .reorder import InOrder
+from .writers import ResultWriter
+
+# A window boundary drains the pipeline and starts a fresh actor pool (3 s here with the tiny model; a GPU replica
+# also loads its model): 32768 items keep that to a few per NTU-60-sized job. Rows wait as their JSON text (~2 KB),
+# so even a window held back whole behind one slow item is ~70 MB.
+WINDOW = 32768
+DECODE_CALLS = 200
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def driver_frontend(model: Path | None, preset: str | None) -> Frontend:
+    """The model's description, read here to check the request before Ray starts; the weights load only in the
+    replicas (a checkpoint is read once here on the CPU, as ``read_meta`` does)."""
+    meta = read_meta(model, preset) if model is not None else load_model(None, preset)[1].description
+    return Frontend(meta, backend_of(model) if model is not None else "torch")
+
+
+class RayRun:
+    """One ``pcan predict`` job on Ray: connected (or started), sized to the cluster, the model shipped once."""
+
+    def __init__(self, frontend: Frontend, shipped: ShippedModel, sizing: Plan, preset: str | None, owns: bool) -> None:
+        self.frontend, self.shipped, self.plan, self.preset, self.owns = frontend, shipped, sizing, preset, owns
+
+    @classmethod
+    def start(
+        cls,
+        frontend: Frontend,
+        model: Path | None,
+        *,
+        preset: str | None,
+        device: str,
+        address: str | None,
+        num_replicas: int | None,
+        decode_cpus: float | None,
+    ) -> "RayRun":
+        """Raises UsageError (exit 2) before any work when Ray is missing or the job cannot fit the cluster."""
+        if device not in DEVICES and not device.startswith("cuda:"):
+            raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+        owns = connect(address)
+        ray = import_ray()
+        try:
+            sizing = plan(ray.cluster_resources(), device, num_replicas, decode_cpus)
+            _quiet(ray)
+            return cls(frontend, ShippedModel.put(model), sizing, preset, owns)
+        except BaseException:
+            if owns:
+                ray.shutdown()
+            raise
+
+    def close(self) -> None:
+        if self.owns:
+            import_ray().shutdown()
+
+    def run(
+        self,
+        items: list[Item],
+        writer: ResultWriter,
+        *,
+        batch_size: int,
+        top_k: int,
+        num_clips: int,
+        fusion: str,
+        show_progress: bool = True,
+        window: int = WINDOW,
+    ) -> tuple[int, int]:
+        """Returns (succeeded, failed). Each item yields exactly one row, in input order."""
+        counts = {True: 0, False: 0}
+        progress = Progress(
+            TextColumn("[bold]pcan predict (ray)"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not show_progress,
+        )
+        with progress:
+            task = progress.add_task("predict", total=len(items))
+
+            def emit(text: str) -> None:
+                row = json.loads(text)
+                writer.write(row)
+                counts[bool(row["ok"])] += 1
+                progress.advance(task)
+
+            order = InOrder(emit)
+            for start in range(0, len(items), window):
+                stop = min(start + window, len(items))
+                stages = self._dataset(items, start, stop, batch_size, top_k, num_clips, fusion)
+                for batch in stages.iter_batches(batch_size=None, batch_format="numpy"):
+                    for index, text in zip(batch["index"], batch["row"], strict=True):
+                        order.push(int(index), text)
+                if lost := order.missing(stop):  # Ray retries dead tasks until they succeed: this is a bug
+                    raise RuntimeError(f"Ray returned no row for {len(lost)} items, e.g. {items[lost[0]].video}")
+        return counts[True], counts[False]
+
+    def _dataset(
+        self, items: list[Item], start: int, stop: int, batch_size: int, top_k: int, num_clips: int, fusion: str
+    ) -> Any:
+        ray = import_ray()
+        rows = [{"index": i, "video": items[i].video, "skeleton": items[i].skeleton} for i in range(start, stop)]
+        decoded = ray.data.from_items(rows, override_num_blocks=len(rows)).map(  # one decode task per item
+            decode,
+            fn_kwargs={
+                "meta_json": self.frontend.meta.to_json(),
+                "backend_name": self.frontend.backend_name,
+                "num_clips": num_clips,
+            },
+            num_cpus=self.plan.decode_cpus,
+            # A fresh decode process every DECODE_CALLS items: long-lived decoders keep freed frame memory (the
+            # HTTP API measured 527 -> 1,100 MiB over 200 requests); a restart costs ~2 s, 1 % of 200 NTU decodes.
+            # Unlike the replicas' remote arguments, it also keeps Ray from fusing decoding into the actor pool.
+            max_calls=DECODE_CALLS,
+        )
+        return decoded.map_batches(
+            Replica,
+            fn_constructor_kwargs={
+                "model": self.shipped,
+                "preset": self.preset,
+                "device": self.plan.device,
+                "batch_size": batch_size,
+                "top_k": top_k,
+                "fusion": fusion,
+            },
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=self.plan.replicas),
+            num_cpus=self.plan.replica_cpus,
+            num_gpus=self.plan.replica_gpus,
+        )
+
+
+def _quiet(ray: Any) -> None:
+    """Our own progress bar and rows only: Ray Data's bars and per-run INFO lines would interleave with them."""
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled": we know
