@@ -7,10 +7,11 @@ seeded: peaked, finite outputs, so top-5 comparisons mean something); timings do
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from export.verify import Case
 from pcan_serve.model import PCANConfig, preset_config
 
 
@@ -59,14 +60,26 @@ class BenchModel:
         model = randomise_weights(build_pcan(self.preset), seed=self.seed)
         return save_checkpoint(model, self.workdir / f"bench-{self.preset}.pth", fused_head_trained=False)
 
-    def onnx(self) -> Path:
-        """The checkpoint exported by ``export.export_verified_onnx`` (the parity check is the export tests')."""
+    def onnx(self, precision: str = "fp32", calibration: Sequence[Case] = ()) -> Path:
+        """The checkpoint exported by ``export.export_verified_onnx`` (the parity check is the export tests'), or
+        that file converted to fp16 or quantised to int8 (calibrated on ``calibration``) by the export's own code."""
         from export import export_verified_onnx
+        from export.fp16 import convert_fp16
+        from export.int8 import quantize_int8
 
-        path = self.workdir / f"bench-{self.preset}.onnx"
-        return self._once(
-            "onnx", lambda: export_verified_onnx(self.checkpoint, path, verify=False).path, "ONNX exported"
-        )
+        path = self.workdir / f"bench-{self.preset}.{precision}.onnx"
+
+        def make() -> Path:
+            if precision == "fp32":
+                export_verified_onnx(self.checkpoint, path, verify=False)
+            elif precision == "fp16":
+                convert_fp16(self.onnx(), path)
+            else:
+                quantize_int8(self.onnx(), path, calibration)
+            return path
+
+        clips = f" on {sum(c.batch for c in calibration)} clips (the benchmark's inputs)" if precision == "int8" else ""
+        return self._once(path.name, make, f"ONNX {precision} made{clips}")
 
     def engine(self, fp16: bool, max_batch: int) -> Path:
         """A TensorRT engine (and its sidecar) from the ONNX file, for batch 1..max_batch."""

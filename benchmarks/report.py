@@ -186,8 +186,9 @@ def headline(res: Results) -> list[str]:
             f"({best['backend']}, {best['device']} {best['precision']})."
         )
     for r in (r for r in res.ok("model") if r["backend"] == "onnxruntime" and r.get("speedup")):
+        kind = "onnxruntime" + ("" if r["precision"] == "fp32" else f" {r['precision']}")
         lines.append(
-            f"Model forward at batch {r['batch']} ({r['device']}): onnxruntime / torch eager time = "
+            f"Model forward at batch {r['batch']} ({r['device']}): {kind} / torch eager time = "
             f"{1 / r['speedup']:.2f} ({r['speedup']:.2f}x the torch-eager speed)."
         )
     return lines

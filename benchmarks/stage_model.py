@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from export.verify import Case
+
 from .backends import Spec, Unavailable, default_specs, open_spec, parse
 from .context import Context
 from .timing import Contender, why
@@ -44,11 +46,13 @@ def flops_fields(flops_per_clip: int, batch: int, median_ms: float, peak: dict |
 
 
 def _sgemms(ctx: Context, specs: list[Spec]) -> dict[str, Any]:
-    """One peak contender per device and precision timed (none without a FLOP count)."""
+    """One peak contender per device and float precision timed (none without a FLOP count; int8 does integer
+    arithmetic, which no float matmul peak bounds)."""
     from .peak import Sgemm
 
     out = {}
-    for key in sorted({(spec.device, spec.precision) for spec in specs} if ctx.flops_per_clip else ()):
+    timed = {(spec.device, spec.precision) for spec in specs if spec.precision != "int8"}
+    for key in sorted(timed if ctx.flops_per_clip else ()):
         try:
             out["peak {} {}".format(*key)] = Sgemm(*key)
         except (ValueError, RuntimeError) as exc:  # no such peak here; the forwards are timed without it
@@ -70,12 +74,13 @@ def run(ctx: Context) -> None:
             specs.remove(spec)
             ctx.skip("model", reason, backend=spec.runtime, device=spec.device, precision=spec.precision)
     inputs, source = sample_inputs(ctx)
+    calibration = [Case(source, inputs["imgs"], inputs["heatmaps"])]  # for an int8 export
     opened: dict[str, tuple[Spec, Any]] = {}
     for spec in specs:
         ctx.log(f"model: opening {spec.name} on {spec.device}")
         info = dict(backend=spec.runtime, device=spec.device, precision=spec.precision)
         try:
-            opened[spec.name] = (spec, open_spec(spec, ctx.model, max(s.batch_sizes)))
+            opened[spec.name] = (spec, open_spec(spec, ctx.model, max(s.batch_sizes), calibration))
         except Unavailable as exc:
             ctx.skip("model", str(exc), **info)
         except Exception as exc:  # e.g. an engine build that fails: reported, the others still run

@@ -7,9 +7,11 @@ BatchNorm into the convolutions in eval mode. Whatever exporter, the file is onl
 reproduces PyTorch on it (``export_verified_onnx``).
 """
 
+import contextlib
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -22,6 +24,7 @@ from pcan_serve.model import PCAN
 from pcan_serve.model_io import METADATA_KEY, ModelMeta, load_model, read_onnx_meta
 from pcan_serve.preprocess.sources import ntu_sample
 
+from .agreement import AgreementReport
 from .verify import (
     FP32_TOLERANCE,
     VerificationReport,
@@ -55,10 +58,10 @@ def attach_meta(path: str | Path, meta: ModelMeta, precision_note: str = "") -> 
     entry.key, entry.value = METADATA_KEY, meta.to_json()
     proto.producer_name = "pcan"
     scaled = "temperature-scaled " if meta.calibrated else ""
+    note = f"; {precision_note}" if precision_note else ""
     proto.doc_string = (
         f"PCAN {meta.config.name}: inputs imgs/heatmaps, outputs {scaled}softmax probabilities "
-        f"{', '.join(ONNX_OUTPUTS)} (fused head trained: {meta.fused_head})"
-        + (f"; {precision_note}" if precision_note else "")
+        f"{', '.join(ONNX_OUTPUTS)} (fused head trained: {meta.fused_head}){note}"
     )
     onnx.save(proto, str(path))
 
@@ -99,7 +102,7 @@ class ExportResult:
     size_bytes: int
     export_seconds: float
     verify_seconds: float
-    report: VerificationReport | None
+    report: VerificationReport | AgreementReport | None  # AgreementReport: int8 (export/int8.py)
 
 
 Sample = tuple[Path, Path] | None | Literal["auto"]
@@ -126,30 +129,53 @@ def export_verified_onnx(
     console = console or Console(stderr=True)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".partial")
     model, info = load_model(checkpoint, preset=preset, device="cpu")
     meta = info.description
     if fusion_weights is not None:
         meta = replace(meta, fusion_weights=tuple(float(w) for w in fusion_weights))
     report = None
-    try:
+    with staged(output) as partial:
         start = time.perf_counter()
         export_onnx(model, meta, partial, opset)
         export_s = time.perf_counter() - start
         start = time.perf_counter()
         if verify:
-            notes: list[str] = []
-            cases = standard_cases(info.config, verify_batches, ntu_sample() if sample == "auto" else sample, notes)
-            reference = torch_runner(model, temperatures=meta.temperatures)
-            report = run_verification(
-                reference, ort_runner(partial), cases, tolerance, "PyTorch (CPU, fp64)", "ONNX Runtime (CPU)"
-            )
-            report.notes += notes
+            report = verify_against_torch(model, partial, meta, tolerance, verify_batches, sample, "ONNX Runtime (CPU)")
             report.print(console)
             report.raise_for_failure()
         verify_s = time.perf_counter() - start
+    return ExportResult(output, meta, output.stat().st_size, export_s, verify_s, report)
+
+
+def verify_against_torch(
+    model: PCAN,
+    path: Path,
+    meta: ModelMeta,
+    tolerance: float,
+    batches: tuple[int, ...] = VERIFY_BATCHES,
+    sample: Sample = "auto",
+    candidate: str = "ONNX Runtime (CPU)",
+    cuda: bool = False,
+) -> VerificationReport:
+    """ONNX Runtime on ``path`` (CPU provider, or CUDA's with ``cuda``) against PyTorch fp64 (temperatures
+    applied) on random clips and the sample."""
+    notes: list[str] = []
+    cases = standard_cases(meta.config, batches, ntu_sample() if sample == "auto" else sample, notes)
+    reference = torch_runner(model, temperatures=meta.temperatures)
+    candidate_run = ort_runner(path, cuda=cuda)
+    report = run_verification(reference, candidate_run, cases, tolerance, "PyTorch (CPU, fp64)", candidate)
+    report.notes += notes
+    return report
+
+
+@contextlib.contextmanager
+def staged(output: Path) -> Iterator[Path]:
+    """The path to write ``output`` to: renamed onto it when the block succeeds, deleted when it raises, so a
+    failed export never leaves (or overwrites) a file that serving would pick up."""
+    partial = output.with_name(output.name + ".partial")
+    try:
+        yield partial
         os.replace(partial, output)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return ExportResult(output, meta, output.stat().st_size, export_s, verify_s, report)

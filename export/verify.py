@@ -226,14 +226,15 @@ def torch_runner(
     return run
 
 
-def ort_runner(path: str | Path, threads: int | None = None) -> RunFn:
-    """ONNX Runtime, CPU provider, every output of the graph (fused included)."""
+def ort_runner(path: str | Path, threads: int | None = None, cuda: bool = False) -> RunFn:
+    """ONNX Runtime, every output of the graph (fused included); the CPU provider, or CUDA's with ``cuda``."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     names = [o.name for o in session.get_outputs()]
 
     def run(imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:

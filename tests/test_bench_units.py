@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.backends import parse
+from benchmarks.backends import DEFAULTS, Unavailable, open_spec, parse
 from benchmarks.peak import measure_peak
 from benchmarks.records import Results, compare, measured, skipped
 from benchmarks.report import render_markdown, render_readme_section
@@ -83,6 +83,22 @@ def test_backend_names_parse_to_runtime_and_precision():
     assert parse("torch-eager", "cpu").serving and not parse("torch-compile", "cpu").serving
     with pytest.raises(ValueError, match="tensorflow"):
         parse("tensorflow", "cpu")
+
+
+def test_int8_fp16_and_channels_last_rows_run_only_where_they_belong():
+    assert not parse("torch-eager-cl-fp16", "cuda").serving  # a candidate, timed beside serving's torch-eager-fp16
+    spec = parse("onnxruntime-int8", "cpu")
+    assert (spec.runtime, spec.precision, spec.serving) == ("onnxruntime", "int8", True)
+    assert "onnxruntime-int8" in DEFAULTS["cpu"] and "onnxruntime-fp16" in DEFAULTS["cuda"]
+    for name, device, why in (
+        ("onnxruntime-int8", "cuda", "int8"),
+        ("torch-eager-int8", "cpu", "int8"),
+        ("onnxruntime-fp16", "cpu", "only benchmarked on CUDA"),
+        ("onnxruntime-tf32", "cuda", "fp32"),
+        ("torch-eager-cl", "cpu", "channels-last 3D already"),
+    ):
+        with pytest.raises(Unavailable, match=why):
+            open_spec(parse(name, device), bm=None, max_batch=1)  # refused before any model is made
 
 
 def test_reports_show_comparisons_and_skip_reasons():

@@ -25,6 +25,9 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory) -> Path:
+    # the convolutions' initial weights: the same model whichever tests ran before, one whose rgb answers are
+    # peaked (max > 0.2) at every batch compared below (seed 0 is not at batch 1)
+    torch.manual_seed(2)
     return save_checkpoint(randomise_weights(build_pcan("tiny")), tmp_path_factory.mktemp("ckpt") / "tiny.pth")
 
 

@@ -11,9 +11,9 @@ import pytest
 import ray
 from ray_helpers import RAY_INIT, assert_same_rows, make_corpus, predict, rows
 
-from pcan_serve.cli.items import from_videos
 from pcan_serve.cli.ray_executor import RayRun, driver_frontend
 from pcan_serve.cli.writers import ResultWriter
+from pcan_serve.preprocess.items import from_videos
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..errors import MissingInput, PCANError
+from ..preprocess.items import Item, UsageError, from_manifest, from_videos, parse_shard, select
 from ..preprocess.sources import sidecar
 from ..preprocess.video import set_decode_device
 from ..runtime import Predictor, Prepared
 from ..runtime.output import failure
 from ..workers import DECODE_THREADS_ENV, default_decode_threads
-from .items import Item, UsageError, from_manifest, from_videos, parse_shard, select
 from .writers import ResultWriter, check_output, finished_videos
 
 err = Console(stderr=True)

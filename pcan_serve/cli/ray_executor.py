@@ -15,8 +15,8 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..model_io import backend_of, load_model, read_meta
+from ..preprocess.items import Item, UsageError
 from ..runtime import Frontend
-from .items import Item, UsageError
 from .predict import err
 from .ray_cluster import Plan, connect, import_ray, plan
 from .ray_tasks import Replica, ShippedModel, decode

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..model_io import ModelMeta, backend_of, tensorrt_sidecar
+from ..preprocess.items import Item
 from ..runtime import Frontend, Predictor, Prepared
 from ..runtime.output import failure
-from .items import Item
 from .predict import _prepare  # the local executor's own checks, so both executors fail items alike
 
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from .items import UsageError
+from ..preprocess.items import UsageError
 
 CSV_COLUMNS = [
     "video",

@@ -6,7 +6,7 @@ before the softmax: here in the torch backend, inside the graph for ONNX Runtime
 """
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -42,6 +42,10 @@ class TorchBackend:
         # 8.4 s -> 6.0 s; outputs equal to 4e-8). Not applied on CUDA, where it was not measured.
         self.memory_format = torch.channels_last_3d if device == "cpu" else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
+        if device.startswith("cuda"):
+            # cuDNN then times its convolution algorithms once per input shape and keeps the fastest; serving sees
+            # few shapes (fixed clips, batches of 1..batch_size), so the search is paid once per batch size.
+            torch.backends.cudnn.benchmark = True
 
     @torch.inference_mode()
     def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
@@ -56,27 +60,25 @@ class TorchBackend:
 
 
 class OnnxRuntimeBackend:
-    """ONNX Runtime; the CUDA provider when it is usable, else the CPU provider."""
+    """ONNX Runtime; the CUDA provider when it is usable, else the CPU provider.
+
+    An int8 file (``pcan export onnx --quantize int8``) always runs on the CPU provider: its fused QLinearConv
+    kernels are CPU kernels (the CUDA provider has none, microsoft/onnxruntime#24807), so on CUDA the graph
+    would bounce between devices for nothing.
+    """
 
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        available = ort.get_available_providers()
-        want_cuda = device.startswith("cuda") and "CUDAExecutionProvider" in available and torch.cuda.is_available()
-        if device == "cuda" and not want_cuda:
-            raise BackendUnavailable("--device cuda was asked for, but ONNX Runtime has no usable CUDA provider")
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        except Exception as exc:  # ORT raises its own exception types (Fail, InvalidProtobuf, NoSuchFile)
-            raise CheckpointError(f"cannot load ONNX model {Path(path).name}: {exc}") from None
+        usable = device.startswith("cuda") and ort_cuda_usable()
+        self.session = _ort_session(path, usable, threads)
         self.meta = meta_from_onnx_props(self.session.get_modelmeta().custom_metadata_map, Path(path).name)
-        self.device = "cuda" if want_cuda else "cpu"
+        int8 = self.meta.quantization == "int8"
+        if device == "cuda" and not usable and not int8:
+            raise BackendUnavailable("--device cuda was asked for, but ONNX Runtime has no usable CUDA provider")
+        if usable and int8:
+            self.session = _ort_session(path, False, threads)
+        self.device = "cuda" if usable and not int8 else "cpu"
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
@@ -148,6 +150,26 @@ class TensorRTBackend:
         if not self.meta.fused_head:
             out.pop("fused", None)
         return out
+
+
+def ort_cuda_usable() -> bool:
+    """ONNX Runtime has its CUDA provider and torch sees a GPU (onnxruntime-gpu lists the provider on any machine)."""
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available()
+
+
+def _ort_session(path: str | Path, cuda: bool, threads: int | None) -> Any:
+    import onnxruntime as ort
+
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as exc:  # ORT raises its own exception types (Fail, InvalidProtobuf, NoSuchFile)
+        raise CheckpointError(f"cannot load ONNX model {Path(path).name}: {exc}") from None
 
 
 def resolve_device(device: str) -> str:

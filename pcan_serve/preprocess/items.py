@@ -1,11 +1,11 @@
-"""Which items a `pcan predict` run covers: videos, sidecar skeletons, manifests, shards, resume."""
+"""Which items a run covers (`pcan predict`, int8 calibration): videos, sidecar skeletons, manifests, shards."""
 
 import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..preprocess.sources import sidecar
+from .sources import sidecar
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 
