@@ -21,6 +21,12 @@ from .writers import ResultWriter, check_output, finished_videos
 err = Console(stderr=True)
 
 
+def progress_bar(title: str, show: bool) -> Progress:
+    """The progress bar of both executors, on stderr (rows may go to stdout)."""
+    columns = (TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err, disable=not show)
+
+
 def _prepare(predictor: Predictor, item: Item, num_clips: int) -> Prepared:
     if not Path(item.video).exists():
         raise MissingInput(f"video not found: {item.video}")
@@ -47,14 +53,7 @@ def run_items(
     """Returns (succeeded, failed). Each item yields exactly one row, in input order. ``decode_threads``: items
     decoded and preprocessed at once (None: one per CPU)."""
     ok = failed = 0
-    progress = Progress(
-        TextColumn("[bold]pcan predict"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not show_progress,
-    )
+    progress = progress_bar("pcan predict", show_progress)
     with progress, ThreadPoolExecutor(max_workers=decode_threads or default_decode_threads()) as pool:
         task = progress.add_task("predict", total=len(items))
         queue: deque[tuple[Item, Future]] = deque()
@@ -183,28 +182,11 @@ def predict(
         )
     writer = ResultWriter(output, append=resume)
     try:
+        common = dict(batch_size=batch_size, top_k=top_k, num_clips=num_clips, fusion=fusion, show_progress=progress)
         if ray_run is not None:
-            ok, failed = ray_run.run(
-                items,
-                writer,
-                batch_size=batch_size,
-                top_k=top_k,
-                num_clips=num_clips,
-                fusion=fusion,
-                show_progress=progress,
-            )
+            ok, failed = ray_run.run(items, writer, **common)
         else:
-            ok, failed = run_items(
-                predictor,
-                items,
-                writer,
-                batch_size=batch_size,
-                top_k=top_k,
-                num_clips=num_clips,
-                fusion=fusion,
-                decode_threads=decode_threads,
-                show_progress=progress,
-            )
+            ok, failed = run_items(predictor, items, writer, decode_threads=decode_threads, **common)
     finally:
         writer.close()
         if ray_run is not None:

@@ -12,12 +12,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from ..model_io import backend_of, load_model, read_meta
 from ..preprocess.items import Item, UsageError
 from ..runtime import Frontend
-from .predict import err
+from .predict import progress_bar
 from .ray_cluster import Plan, connect, import_ray, plan
 from .ray_tasks import Replica, ShippedModel, decode
 from .reorder import InOrder
@@ -88,14 +86,7 @@ class RayRun:
     ) -> tuple[int, int]:
         """Returns (succeeded, failed). Each item yields exactly one row, in input order."""
         counts = {True: 0, False: 0}
-        progress = Progress(
-            TextColumn("[bold]pcan predict (ray)"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=not show_progress,
-        )
+        progress = progress_bar("pcan predict (ray)", show_progress)
         with progress:
             task = progress.add_task("predict", total=len(items))
 
