@@ -13,9 +13,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .verify import Case, RunFn, VerificationFailed
+from pcan_serve.model.scores import LATE, with_late_fusion
 
-LATE = "late"  # the late fusion w_rgb*p_rgb + w_pose*p_pose, the prediction served by default
+from .verify import Case, RunFn, VerificationFailed
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def measure_agreement(
         raise ValueError("agreement needs at least one clip")
     seen: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in (*outputs, LATE)}
     for case in cases:
-        ref, cand = (_with_late(run(case.imgs, case.heatmaps), fusion_weights) for run in (reference, candidate))
+        ref, cand = (with_late_fusion(run(case.imgs, case.heatmaps), fusion_weights) for run in (reference, candidate))
         for key in seen:
             seen[key].append((np.asarray(ref[key], np.float64), np.asarray(cand[key], np.float64)))
     report = AgreementReport(*names, min_rate)
@@ -92,7 +92,3 @@ def measure_agreement(
         equal = int((ref.argmax(1) == cand.argmax(1)).sum())
         report.rows.append(Agreement(key, len(ref), equal, float(np.abs(ref - cand).max())))
     return report
-
-
-def _with_late(probs: dict[str, np.ndarray], weights: tuple[float, float]) -> dict[str, np.ndarray]:
-    return {**probs, LATE: (weights[0] * probs["rgb"] + weights[1] * probs["pose"]) / sum(weights)}

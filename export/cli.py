@@ -10,9 +10,10 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from pcan_serve.cli.errors import exit_code
 from pcan_serve.errors import BackendUnavailable, PCANError
+from pcan_serve.model.scores import fusion_name, parse_fusion_weights
 from pcan_serve.preprocess.sources import sidecar
-from pcan_serve.runtime.output import fusion_name
 
 from .verify import VerificationFailed
 
@@ -46,12 +47,9 @@ def _sample(video: Path | None, skeleton: Path | None) -> tuple[Path, Path] | st
 
 def _fusion_weights(text: str) -> tuple[float, float]:
     try:
-        w_rgb, w_pose = (float(x) for x in text.split(":"))
-    except ValueError:
-        _fail(f"--fusion-weights must look like RGB:POSE (e.g. 1:1 or 2:1), got {text!r}", 2)
-    if min(w_rgb, w_pose) < 0 or w_rgb + w_pose <= 0:
-        _fail(f"--fusion-weights must be non-negative and not both zero, got {text!r}", 2)
-    return w_rgb, w_pose
+        return parse_fusion_weights(text)
+    except ValueError as exc:
+        _fail(f"--fusion-weights: {exc}", 2)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -100,7 +98,6 @@ def onnx(
 ) -> None:
     """Export a checkpoint to ONNX (inputs imgs/heatmaps, outputs rgb/pose/fused probabilities)."""
     from pcan_serve.model import PRESETS
-    from pcan_serve.preprocess.items import UsageError
 
     from .onnx_export import MIN_OPSET, max_opset
 
@@ -134,16 +131,14 @@ def onnx(
             result = export_verified_onnx(source, output, **common)
     except VerificationFailed as exc:
         _fail(f"{exc}; {output} was not written", 1)
-    except UsageError as exc:  # the --quant-data manifest itself is unusable
-        _fail(str(exc), 2)
     except (PCANError, ValueError) as exc:
-        _fail(str(exc), 1)
+        _fail(str(exc), exit_code(exc) if isinstance(exc, PCANError) else 1)
     err.print(
         f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, pcan-{result.meta.config.name}, "
         f"{result.meta.quantization or 'fp32'}, weights {result.meta.weights}, "
         f"fused head {'trained' if result.meta.fused_head else 'untrained'}, "
         f"{'calibrated' if result.meta.calibrated else 'uncalibrated'}, "
-        f"fusion {fusion_name('late', result.meta.fusion_weights)}) "
+        f"fusion {fusion_name(result.meta.fusion_weights)}) "
         f"export {result.export_seconds:.1f} s" + (f", verify {result.verify_seconds:.1f} s" if verify else ""),
         soft_wrap=True,
     )

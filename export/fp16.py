@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 from rich.console import Console
 
 from pcan_serve.model_io import ModelMeta, load_model, read_onnx_meta
-from pcan_serve.runtime.backends import ort_cuda_usable
+from pcan_serve.runtime.onnx_session import ort_cuda_usable
 
 from .int8 import backbone_nodes
 from .onnx_export import (

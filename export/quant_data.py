@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pcan_serve.errors import MissingInput
+from pcan_serve.errors import InvalidManifest, MissingInput
 from pcan_serve.model_io import ModelMeta
-from pcan_serve.preprocess.items import UsageError, from_manifest  # the one manifest reader
+from pcan_serve.preprocess.items import from_manifest  # the one manifest reader
 from pcan_serve.runtime import Frontend
 
 from .verify import Case
@@ -31,7 +31,7 @@ def manifest_cases(manifest: str | Path, meta: ModelMeta, limit: int = DEFAULT_C
     fails the export (calibrating on fewer videos than asked without saying so would hide it)."""
     items = from_manifest(Path(manifest))
     if not items:
-        raise UsageError(f"manifest {Path(manifest).name} lists no videos")
+        raise InvalidManifest(f"manifest {Path(manifest).name} lists no videos")
     frontend = Frontend(meta, "onnxruntime")
     cases = []
     for index in spread(len(items), limit):

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pcan_serve.model import PCAN, PCANConfig
+from pcan_serve.runtime.onnx_session import open_session
 
 from .wrapper import BRANCHES, ProbabilityModel
 
@@ -226,15 +227,9 @@ def torch_runner(
     return run
 
 
-def ort_runner(path: str | Path, threads: int | None = None, cuda: bool = False) -> RunFn:
+def ort_runner(path: str | Path, cuda: bool = False) -> RunFn:
     """ONNX Runtime, every output of the graph (fused included); the CPU provider, or CUDA's with ``cuda``."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
-    session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    session = open_session(path, cuda)
     names = [o.name for o in session.get_outputs()]
 
     def run(imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:

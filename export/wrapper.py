@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from pcan_serve.model import PCAN
+from pcan_serve.model.scores import calibrated_softmax
 
 BRANCHES = ("rgb", "pose", "fused")
 
@@ -29,12 +30,4 @@ class ProbabilityModel(nn.Module):
 
     def forward(self, imgs: torch.Tensor, heatmaps: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logits = self.model(imgs, heatmaps)
-        return tuple(torch.softmax(self._scaled(b, _at_least_fp32(logits[b])), dim=1) for b in BRANCHES)
-
-    def _scaled(self, branch: str, logits: torch.Tensor) -> torch.Tensor:
-        return logits / self.temperatures[branch] if branch in self.temperatures else logits
-
-
-def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
-    """Half-precision logits (autocast) get an fp32 softmax; fp32 traces emit no Cast, fp64 stays fp64."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        return tuple(calibrated_softmax(logits[b], self.temperatures.get(b, 1.0)) for b in BRANCHES)

@@ -1,10 +1,12 @@
-"""Typed errors; each maps to an error row (CLI) or a 4xx body (HTTP) with its class name as ``type``."""
+"""Domain errors: what went wrong, in words about the inputs and the model, never about flags or HTTP codes.
+
+Each front end maps them in one table: the CLI to exit codes and error rows (``cli/errors.py``), the HTTP
+service to statuses (``http/errors.py``). The class name is the ``type`` users see in an error body or row.
+"""
 
 
 class PCANError(Exception):
     """Base of every error pcan reports to users by type and message."""
-
-    http_status = 400
 
     @property
     def type(self) -> str:
@@ -12,7 +14,7 @@ class PCANError(Exception):
 
 
 class CheckpointError(PCANError):
-    """A checkpoint cannot be used."""
+    """A model file cannot be used (missing, unreadable, not pcan's, inconsistent metadata)."""
 
 
 class UnsafeCheckpoint(CheckpointError):
@@ -23,10 +25,28 @@ class CheckpointMismatch(CheckpointError):
     """The checkpoint's tensors do not fit the model architecture."""
 
 
+class BackendUnavailable(PCANError):
+    """The runtime or device asked for (TensorRT, CUDA, a GPU index) is not installed or not present here."""
+
+
+class InvalidRequest(PCANError):
+    """A request parameter is out of range or malformed (top_k, fusion, num_clips, a form field, a device name)."""
+
+
+class MissingInput(PCANError):
+    """A required input does not exist: a video or skeleton file, a form's file field."""
+
+
+class PayloadTooLarge(PCANError):
+    """An input is over its size cap before it is read (upload, skeleton file)."""
+
+
+class InvalidManifest(PCANError):
+    """A manifest (the list of items of a run) is missing, malformed or empty."""
+
+
 class InvalidSkeleton(PCANError):
     """The skeleton file is malformed: wrong keys, shapes, joint count, non-finite numbers, scores."""
-
-    http_status = 422
 
 
 class SkeletonVideoMismatch(InvalidSkeleton):
@@ -40,8 +60,6 @@ class TooManyPersons(InvalidSkeleton):
 class InvalidVideo(PCANError):
     """The video cannot be decoded (corrupt, unsupported, not a video)."""
 
-    http_status = 422
-
 
 class EmptyVideo(InvalidVideo):
     """The video decodes to zero frames."""
@@ -50,46 +68,6 @@ class EmptyVideo(InvalidVideo):
 class VideoTooLong(InvalidVideo):
     """More frames than the configured cap."""
 
-    http_status = 413
-
 
 class FrameTooLarge(InvalidVideo):
     """Frames of more pixels than the configured cap (declared by the header, or as decoded)."""
-
-    http_status = 413
-
-
-class MissingInput(PCANError):
-    """A required input (e.g. the sidecar skeleton) does not exist."""
-
-
-class InvalidRequest(PCANError):
-    """A request parameter is out of range or malformed."""
-
-
-class PayloadTooLarge(PCANError):
-    """An upload exceeds the size cap."""
-
-    http_status = 413
-
-
-class BackendUnavailable(PCANError):
-    """The requested runtime (e.g. TensorRT, CUDA) is not installed or has no device here."""
-
-
-class ClientClosed(PCANError):
-    """The client went away before its request was read or answered (nginx's 499); nothing to answer."""
-
-    http_status = 499
-
-
-class RequestTimeout(PCANError):
-    """The request did not finish within the server's time limit."""
-
-    http_status = 504
-
-
-class ServiceUnavailable(PCANError):
-    """The model is not ready or is overloaded."""
-
-    http_status = 503

@@ -14,16 +14,15 @@ from export.verify import random_case
 from pcan_serve import load_model, save_checkpoint
 from pcan_serve.errors import CheckpointError
 from pcan_serve.http.launch import local_server
+from pcan_serve.model.scores import fusion_name, late_fusion
 from pcan_serve.model_io import ModelMeta, read_meta
 from pcan_serve.runtime import Frontend, OnnxRuntimeBackend, Predictor, TorchBackend
-from pcan_serve.runtime.output import fusion_name
 from training.calibration import (
     FUSION_GRID,
     choose_fusion_weights,
     ece,
     fit,
     fit_temperature,
-    late_fusion,
     nll,
     probabilities,
 )
@@ -90,8 +89,8 @@ def test_fusion_grid_picks_the_best_weights_and_prefers_1_to_1_on_ties():
     ],
 )
 def test_fusion_names_of_learned_and_given_weights(weights, name):
-    assert fusion_name("late", weights) == name
-    assert {fusion_name("late", w) for w in FUSION_GRID} >= {"late_0.3:0.7", "late_0.7:0.3", "late_0:1", "late_1:0"}
+    assert fusion_name(weights) == name
+    assert {fusion_name(w) for w in FUSION_GRID} >= {"late_0.3:0.7", "late_0.7:0.3", "late_0:1", "late_1:0"}
 
 
 def test_fit_record_has_the_designed_shape():

@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 
 from pcan_serve import load_model, save_checkpoint
 from pcan_serve.cli import app as pcan
+from pcan_serve.model.scores import fusion_name, late_fusion
 from pcan_serve.model_io import read_meta
-from pcan_serve.runtime.output import fusion_name
-from training.calibration import ece, late_fusion, nll, probabilities
+from training.calibration import ece, nll, probabilities
 from training.synth import SynthSpec, generate
 
 SCALE = 4.0
@@ -51,7 +51,7 @@ def test_train_ends_calibrated_with_a_summary_and_curves(trained):
     assert set(summary["curves"]["val_top1"]) == {"rgb", "pose", "fused", "RGBPose_1:1"}
     assert (work_dir / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (work_dir / "training_summary.md").read_text()
-    assert "ECE before" in text and "calibrated.pth" in text and fusion_name("late", meta.fusion_weights) in text
+    assert "ECE before" in text and "calibrated.pth" in text and fusion_name(meta.fusion_weights) in text
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_cli_serves_the_temperatures_and_the_learned_fusion(overconfident, calib
     tempered = _predict_rows("--checkpoint", calibrated, manifest, tmp_path / "tempered.jsonl")
     for raw, row in zip(plain, tempered, strict=True):
         assert raw["fusion"] == "late_1:1" and raw["model"]["calibrated"] is False
-        assert row["fusion"] == fusion_name("late", meta.fusion_weights) and row["model"]["calibrated"] is True
+        assert row["fusion"] == fusion_name(meta.fusion_weights) and row["model"]["calibrated"] is True
         served = {}
         for branch, t in meta.temperatures.items():
             p_raw, p = _full(raw["branches"][branch]["top_k"]), _full(row["branches"][branch]["top_k"])

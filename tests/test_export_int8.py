@@ -22,7 +22,7 @@ from pcan_serve.cli import app as pcan
 from pcan_serve.errors import BackendUnavailable
 from pcan_serve.model_io import read_meta
 from pcan_serve.runtime import OnnxRuntimeBackend
-from pcan_serve.runtime.backends import ort_cuda_usable
+from pcan_serve.runtime.onnx_session import ort_cuda_usable
 
 runner = CliRunner()
 

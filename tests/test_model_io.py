@@ -10,10 +10,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from export.onnx_export import export_verified_onnx
 from pcan_serve import load_model, save_checkpoint
-from pcan_serve.errors import CheckpointError
+from pcan_serve.cli import app as pcan
+from pcan_serve.errors import BackendUnavailable, CheckpointError, InvalidRequest
 from pcan_serve.model import build_pcan, preset_config
 from pcan_serve.model_io import METADATA_KEY, ModelMeta, backend_of, read_meta, tensorrt_sidecar
 from pcan_serve.runtime import Frontend, Predictor, Prepared, TorchBackend
@@ -154,3 +156,18 @@ def test_top_level_api_imports_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["Predictor", "ModelMeta"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:1"])
+def test_a_gpu_device_without_cuda_is_refused_not_run_on_the_cpu(tiny_ckpt, tiny_onnx, device):
+    for model in (tiny_ckpt, tiny_onnx):
+        with pytest.raises(BackendUnavailable, match=f"device {device} was asked for"):
+            Predictor.from_path(model, device=device)
+    result = CliRunner().invoke(pcan, ["predict", "x.avi", "--checkpoint", str(tiny_ckpt), "--device", device])
+    assert result.exit_code == 2 and f"device {device} was asked for" in result.output
+
+
+def test_an_unknown_device_name_is_a_usage_error(tiny_ckpt):
+    with pytest.raises(InvalidRequest, match="unknown device 'gpu'"):
+        Predictor.from_path(tiny_ckpt, device="gpu")

@@ -23,8 +23,8 @@ from train_helpers import ROOT, tail, train_command
 from typer.testing import CliRunner
 
 from pcan_serve.cli import app as pcan
+from pcan_serve.model.scores import fusion_name
 from pcan_serve.model_io import read_meta
-from pcan_serve.runtime.output import fusion_name
 
 NTU_CONFIG = ROOT / "training" / "configs" / "pcan_ntu60.py"
 STEM, TWIN = "S001C001P001R001A001", "S001C001P001R002A001"
@@ -137,7 +137,7 @@ def test_the_result_exports_to_onnx_and_predicts_the_video(mmaction2_run, sample
     assert res.exit_code == 0, res.output
     [row] = [json.loads(line) for line in out.read_text().splitlines()]
     assert row["ok"] and row["model"]["name"] == "pcan-ntu60" and row["model"]["backend"] == "onnxruntime"
-    assert row["model"]["calibrated"] is True and row["fusion"] == fusion_name("late", exported.meta.fusion_weights)
+    assert row["model"]["calibrated"] is True and row["fusion"] == fusion_name(exported.meta.fusion_weights)
     print(f"export (verified at batch 1) + pcan predict: {time.perf_counter() - start:.0f} s")
 
 

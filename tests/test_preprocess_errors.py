@@ -20,6 +20,7 @@ from pcan_serve.errors import (
     TooManyPersons,
     VideoTooLong,
 )
+from pcan_serve.http.errors import status_of
 from pcan_serve.preprocess import load_skeleton, make_inputs
 
 H, W = 240, 320
@@ -188,6 +189,6 @@ def test_errors_carry_type_and_status(video20):
     try:
         make_inputs(video20, json.dumps(good(30)).encode())
     except SkeletonVideoMismatch as exc:
-        assert exc.type == "SkeletonVideoMismatch" and exc.http_status == 422
+        assert exc.type == "SkeletonVideoMismatch" and status_of(exc) == 422
     else:  # pragma: no cover
         pytest.fail("no error")

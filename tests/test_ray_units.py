@@ -3,9 +3,9 @@ that its resource requests always fit."""
 
 import pytest
 
+from pcan_serve.cli.errors import UsageError
 from pcan_serve.cli.ray_cluster import plan
 from pcan_serve.cli.reorder import InOrder
-from pcan_serve.preprocess.items import UsageError
 
 
 def test_rows_are_written_in_input_order_and_once():

@@ -13,6 +13,7 @@ from test_preprocess_fixtures import write_video
 from video_fixtures import declare_frames, encode, mux_jpeg
 
 from pcan_serve.errors import FrameTooLarge, InvalidVideo, VideoTooLong
+from pcan_serve.http.errors import status_of
 from pcan_serve.preprocess import make_inputs, open_video
 from pcan_serve.preprocess.decode_cpu import CpuDecoder
 from pcan_serve.preprocess.limits import DEFAULT_MAX_PIXELS
@@ -35,7 +36,7 @@ def test_a_declared_frame_size_over_the_cap_is_refused_before_decoding(bombs, mo
         open_video(bombs["declared"])
     with raises(FrameTooLarge, "the upload (", "16000x16000"):
         make_inputs(bombs["declared"].read_bytes(), good(3))
-    assert FrameTooLarge.http_status == 413
+    assert status_of(FrameTooLarge()) == 413
 
 
 def test_frames_larger_than_their_header_says_are_refused_while_decoding(bombs):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pcan_serve.runtime.output import fusion_name
+from pcan_serve.model.scores import fusion_name, late_fusion
 
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 ECE_BINS = 15
@@ -92,12 +92,6 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, tolerance: float = 1
     return math.exp((lo + hi) / 2)
 
 
-def late_fusion(p_rgb: np.ndarray, p_pose: np.ndarray, weights: tuple[float, float]) -> np.ndarray:
-    """(w_rgb * p_rgb + w_pose * p_pose) / (w_rgb + w_pose), as the Frontend serves it."""
-    w_rgb, w_pose = weights
-    return (w_rgb * p_rgb + w_pose * p_pose) / (w_rgb + w_pose)
-
-
 def choose_fusion_weights(
     p_rgb: np.ndarray, p_pose: np.ndarray, labels: np.ndarray
 ) -> tuple[tuple[float, float], dict[str, float]]:
@@ -107,7 +101,7 @@ def choose_fusion_weights(
         fused = late_fusion(p_rgb, p_pose, weights)
         scored.append((-top1(fused, labels), weights != ONE_TO_ONE, prob_nll(fused, labels), weights))
     best = min(scored, key=lambda s: s[:3])[3]
-    return best, {fusion_name("late", w): -s[0] for *s, w in scored}
+    return best, {fusion_name(w): -s[0] for *s, w in scored}
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,10 @@ def _overrides(ctx: typer.Context) -> list[str]:
 
 
 def _echo_calibration(calibrated) -> None:
-    from pcan_serve.runtime.output import fusion_name
+    from pcan_serve.model.scores import fusion_name
 
     f = calibrated.fit
-    served = fusion_name("late", calibrated.meta.fusion_weights)
+    served = fusion_name(calibrated.meta.fusion_weights)
     typer.echo(f"calibrated checkpoint: {calibrated.path} ({f.num_samples} {f.split} samples)")
     typer.echo("  temperature " + ", ".join(f"{b} {t:.4g}" for b, t in f.temperature.items()))
     typer.echo("  ECE " + ", ".join(f"{b} {f.ece_before[b]:.4f} -> {f.ece_after[b]:.4f}" for b in f.temperature))

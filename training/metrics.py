@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pcan_serve.model.scores import late_fusion
 from training import mmaction_compat
 
 mmaction_compat.apply()
@@ -59,6 +60,6 @@ class PCANAccMetric(BaseMetric):
             add(name, values)
         if "rgb" in scores and "pose" in scores:
             for w_rgb, w_pose in self.fusion_ratios:
-                fused = (w_rgb * scores["rgb"] + w_pose * scores["pose"]) / (w_rgb + w_pose)
+                fused = late_fusion(scores["rgb"], scores["pose"], (w_rgb, w_pose))
                 add(f"RGBPose_{w_rgb}:{w_pose}", fused)
         return metrics

@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pcan_serve.runtime.output import fusion_name
+from pcan_serve.model.scores import fusion_name
 from training.calibrate import Calibrated
 from training.calibration import ECE_BINS
 from training.remediation import BRANCH_METRICS, HEADLINE_METRIC
@@ -73,7 +73,7 @@ def _calibration_md(c: Calibrated) -> list[str]:
         f"## Calibration ({f.split}, {f.num_samples} samples)",
         "",
         f"Calibrated checkpoint: `{c.path}` (serve or export this one). Late fusion served: "
-        f"**{fusion_name('late', c.meta.fusion_weights)}** (rgb:pose).",
+        f"**{fusion_name(c.meta.fusion_weights)}** (rgb:pose).",
         "",
         *([f"Warning: {f.caveat}.", ""] if f.caveat else []),
         f"| branch | temperature | NLL before | NLL after | ECE before | ECE after ({ECE_BINS} bins) | top-1 % |",

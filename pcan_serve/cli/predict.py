@@ -10,12 +10,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..errors import MissingInput, PCANError
-from ..preprocess.items import Item, UsageError, from_manifest, from_videos, parse_shard, select
+from ..preprocess.items import Item, from_manifest, from_videos, select
 from ..preprocess.sources import sidecar
 from ..preprocess.video import set_decode_device
 from ..runtime import Predictor, Prepared
 from ..runtime.output import failure
 from ..workers import DECODE_THREADS_ENV, default_decode_threads
+from .errors import UsageError, stop
 from .writers import ResultWriter, check_output, finished_videos
 
 err = Console(stderr=True)
@@ -95,6 +96,19 @@ def run_items(
     return ok, failed
 
 
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``i/n`` with 0 <= i < n: this machine takes every n-th item starting at i."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise UsageError(f"--shard {text}: need 0 <= i < n")
+    return i, n
+
+
 def predict(
     videos: Annotated[list[Path] | None, typer.Argument(help="Video files or folders of videos.")] = None,
     skeleton: Annotated[Path | None, typer.Option(help="Skeleton JSON/NPZ of the single VIDEO.")] = None,
@@ -172,9 +186,8 @@ def predict(
                 num_replicas=num_replicas,
                 decode_cpus=decode_cpus,
             )
-    except (UsageError, PCANError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except (UsageError, PCANError) as exc:
+        stop(exc)
     if predictor.meta.weights == "untrained":
         err.print(
             f"[yellow]warning:[/yellow] no model given: untrained {predictor.config.name} weights (seeded), "

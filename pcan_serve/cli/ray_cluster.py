@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..preprocess.items import UsageError
+from .errors import UsageError
 
 REPLICA_CPUS = 1.0  # per replica; on CPU one core (Ray sets its OMP_NUM_THREADS to 1): scale with --num-replicas
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..model_io import backend_of, load_model, read_meta
-from ..preprocess.items import Item, UsageError
+from ..preprocess.items import Item
 from ..runtime import Frontend
+from .errors import UsageError
 from .predict import progress_bar
 from .ray_cluster import Plan, connect, import_ray, plan
 from .ray_tasks import Replica, ShippedModel, decode

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from ..preprocess.items import UsageError
+from .errors import UsageError
 
 CSV_COLUMNS = [
     "video",

@@ -10,8 +10,9 @@ import bentoml
 from bentoml.exceptions import BentoMLException
 from starlette.responses import JSONResponse, RedirectResponse
 
-from ..errors import PCANError, ServiceUnavailable
+from ..errors import PCANError
 from ..runtime.output import failure
+from .errors import ServiceUnavailable, status_of
 from .form import check_headers
 from .openapi import patch_spec
 
@@ -36,7 +37,7 @@ def error_response(exc: BaseException) -> JSONResponse:
     if isinstance(exc, BentoMLException) and exc.error_code == HTTPStatus.SERVICE_UNAVAILABLE:
         exc = ServiceUnavailable("the model is overloaded; retry later")
     if isinstance(exc, PCANError):
-        status = exc.http_status
+        status = status_of(exc)
         outcome = {499: "client_closed", 503: "overloaded", 504: "timeout"}.get(status, "client_error")
         if status == 499:
             logger.info("POST /predict: %s", exc)

@@ -17,8 +17,9 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
-from ..errors import ClientClosed, EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
+from ..errors import EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
 from ..preprocess.skeleton_io import check_size
+from .errors import ClientClosed
 
 FILE_FIELDS = ("video", "skeleton")
 INT_FIELDS = ("top_k", "num_clips")

@@ -25,11 +25,12 @@ from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
 
-from ..errors import PCANError, RequestTimeout
+from ..errors import PCANError
 from ..model_io import ModelMeta
 from ..runtime import Frontend, Predictor, Prepared
 from . import allocator, bentoml_compat
 from .edge import ApiEdge, PredictGate, count, error_response, logger
+from .errors import RequestTimeout
 from .form import PredictRequest, read_predict_form
 from .settings import ServiceSettings
 from .source import check_at_import, exit_code_after_failure, open_served, stop_server, store_tag

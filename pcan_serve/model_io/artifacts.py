@@ -24,6 +24,14 @@ def tensorrt_sidecar(engine: str | Path) -> Path:
     return Path(str(engine) + ".json")
 
 
+def read_tensorrt_meta(engine: str | Path) -> ModelMeta:
+    """The description in an engine's sidecar; a missing sidecar is a CheckpointError that names it."""
+    sidecar = tensorrt_sidecar(engine)
+    if not sidecar.is_file():
+        raise CheckpointError(f"{sidecar.name} (the engine's pcan metadata) is missing beside the engine")
+    return ModelMeta.from_json(sidecar.read_text(), sidecar.name)
+
+
 def meta_from_onnx_props(props: dict[str, str], source: str) -> ModelMeta:
     """The description in an ONNX file's ``metadata_props`` (as onnx or ONNX Runtime list them)."""
     if METADATA_KEY not in props:
@@ -49,10 +57,7 @@ def read_meta(path: str | Path, preset: str | None = None) -> ModelMeta:
         raise CheckpointError(f"model file not found: {path}")
     backend = backend_of(path)
     if backend == "tensorrt":
-        sidecar = tensorrt_sidecar(path)
-        if not sidecar.is_file():
-            raise CheckpointError(f"{sidecar.name} (the engine's pcan metadata) is missing beside the engine")
-        return ModelMeta.from_json(sidecar.read_text(), sidecar.name)
+        return read_tensorrt_meta(path)
     if backend == "onnxruntime":
         return read_onnx_meta(path)
     from .checkpoint import load_model

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import CheckpointError
 from ..model import PCANConfig
+from ..model.scores import check_fusion_weights
 
 METADATA_KEY = "pcan"
 FORMAT_VERSION = 1
@@ -89,7 +90,7 @@ class ModelMeta:
                 # checkpoints written before the description was unified name it fused_head_trained
                 fused_head=bool(data.get("fused_head", data.get("fused_head_trained", True))),
                 weights=str(data.get("weights", "trained")),
-                fusion_weights=_weights(data.get("fusion_weights", (1.0, 1.0))),
+                fusion_weights=check_fusion_weights(data.get("fusion_weights", (1.0, 1.0))),
                 calibration=_calibration(data.get("calibration")),
                 quantization=data.get("quantization"),
             )
@@ -103,13 +104,6 @@ class ModelMeta:
         except ValueError as exc:
             raise CheckpointError(f"{source}: pcan metadata is not JSON ({exc})") from None
         return cls.from_dict(data, source)
-
-
-def _weights(value: Any) -> tuple[float, float]:
-    rgb, pose = (float(w) for w in value)
-    if min(rgb, pose) < 0 or rgb + pose <= 0:
-        raise ValueError(f"fusion weights must be two non-negative numbers, not {value}")
-    return rgb, pose
 
 
 def _calibration(value: Any) -> dict[str, Any] | None:

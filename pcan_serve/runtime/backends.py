@@ -6,13 +6,15 @@ before the softmax: here in the torch backend, inside the graph for ONNX Runtime
 """
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from ..errors import BackendUnavailable, CheckpointError
-from ..model_io import ModelMeta, backend_of, load_model, meta_from_onnx_props, tensorrt_sidecar
+from ..errors import BackendUnavailable, CheckpointError, InvalidRequest
+from ..model.scores import calibrated_softmax
+from ..model_io import ModelMeta, backend_of, load_model, meta_from_onnx_props, read_tensorrt_meta
+from .onnx_session import open_session, ort_cuda_usable
 from .precision import mixed_precision_logits
 
 
@@ -29,14 +31,11 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(
-        self, checkpoint: str | Path | None, preset: str | None = None, device: str = "cpu", fp16: bool | None = None
-    ) -> None:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise BackendUnavailable("--device cuda was asked for, but torch sees no CUDA GPU here")
+    def __init__(self, checkpoint: str | Path | None, preset: str | None = None, device: str = "cpu") -> None:
+        device = resolve_device(device)
         self.model, self.info = load_model(checkpoint, preset=preset, device=device)
         self.device = device
-        self.fp16 = device.startswith("cuda") if fp16 is None else fp16
+        self.fp16 = device.startswith("cuda")
         self.meta = self.info.description
         # oneDNN's 3D convolutions run faster channels-last on CPU (full model, batch 1, 2 cores:
         # 8.4 s -> 6.0 s; outputs equal to 4e-8). Not applied on CUDA, where it was not measured.
@@ -55,8 +54,8 @@ class TorchBackend:
         )
         logits = mixed_precision_logits(self.model, x, h, torch.float16 if self.fp16 else None)
         keys = ("rgb", "pose", "fused") if self.meta.fused_head else ("rgb", "pose")
-        t = self.meta.temperatures  # calibration: logits / T before the softmax (1.0: unchanged)
-        return {k: torch.softmax(logits[k].float() / t[k], dim=1).cpu().numpy() for k in keys}
+        t = self.meta.temperatures
+        return {k: calibrated_softmax(logits[k], t[k]).cpu().numpy() for k in keys}
 
 
 class OnnxRuntimeBackend:
@@ -69,16 +68,18 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
-        usable = device.startswith("cuda") and ort_cuda_usable()
-        self.session = _ort_session(path, usable, threads)
+    def __init__(self, path: str | Path, device: str = "cpu") -> None:
+        device = resolve_device(device)
+        cuda = device.startswith("cuda")
+        usable = cuda and ort_cuda_usable()
+        self.session = open_session(path, usable)
         self.meta = meta_from_onnx_props(self.session.get_modelmeta().custom_metadata_map, Path(path).name)
         int8 = self.meta.quantization == "int8"
-        if device == "cuda" and not usable and not int8:
-            raise BackendUnavailable("--device cuda was asked for, but ONNX Runtime has no usable CUDA provider")
+        if cuda and not usable and not int8:
+            raise BackendUnavailable(f"device {device} was asked for, but ONNX Runtime has no usable CUDA provider")
         if usable and int8:
-            self.session = _ort_session(path, False, threads)
-        self.device = "cuda" if usable and not int8 else "cpu"
+            self.session = open_session(path, False)
+        self.device = device if usable and not int8 else "cpu"
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
@@ -95,7 +96,7 @@ class TensorRTBackend:
 
     name = "tensorrt"
 
-    def __init__(self, path: str | Path, device: str = "cuda") -> None:
+    def __init__(self, path: str | Path) -> None:
         try:
             import tensorrt as trt
         except ImportError:
@@ -106,10 +107,7 @@ class TensorRTBackend:
             ) from None
         if not torch.cuda.is_available():
             raise BackendUnavailable("TensorRT needs an NVIDIA GPU, and torch sees no CUDA device here")
-        sidecar = tensorrt_sidecar(path)
-        if not sidecar.exists():
-            raise CheckpointError(f"{sidecar.name} (the engine's pcan metadata) is missing beside the engine")
-        self.meta = ModelMeta.from_json(sidecar.read_text(), sidecar.name)
+        self.meta = read_tensorrt_meta(path)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
         if self.engine is None:
@@ -152,32 +150,20 @@ class TensorRTBackend:
         return out
 
 
-def ort_cuda_usable() -> bool:
-    """ONNX Runtime has its CUDA provider and torch sees a GPU (onnxruntime-gpu lists the provider on any machine)."""
-    import onnxruntime as ort
-
-    return "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available()
-
-
-def _ort_session(path: str | Path, cuda: bool, threads: int | None) -> Any:
-    import onnxruntime as ort
-
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-    except Exception as exc:  # ORT raises its own exception types (Fail, InvalidProtobuf, NoSuchFile)
-        raise CheckpointError(f"cannot load ONNX model {Path(path).name}: {exc}") from None
-
-
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``."""
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda``/``cuda:N`` must name a GPU torch sees
+    (``BackendUnavailable`` otherwise, so nothing runs on the CPU when a GPU was asked for)."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"unknown device {device!r}; use cpu, cuda or auto")
+    if device == "cpu":
+        return device
+    index = device.removeprefix("cuda").removeprefix(":")
+    if not device.startswith("cuda") or (device != "cuda" and not (device.startswith("cuda:") and index.isdigit())):
+        raise InvalidRequest(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto")
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(f"device {device} was asked for, but torch sees no CUDA GPU here")
+    if index and int(index) >= torch.cuda.device_count():
+        raise BackendUnavailable(f"device {device} was asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
     return device
 
 

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidRequest
+from ..model.scores import LATE, check_fusion_weights, fusion_name, with_late_fusion
 from ..model_io import ModelMeta
 from ..preprocess import check_num_clips, make_inputs
-from .output import fusion_name, success
+from .output import success
 
 FUSIONS = ("late", "fused")
 
@@ -45,9 +46,7 @@ class Frontend:
         self.meta = meta
         self.config = meta.config
         self.backend_name = backend_name
-        self.fusion_weights = tuple(fusion_weights or meta.fusion_weights)
-        if len(self.fusion_weights) != 2 or min(self.fusion_weights) < 0 or sum(self.fusion_weights) <= 0:
-            raise ValueError(f"fusion weights must be two non-negative numbers, not {self.fusion_weights}")
+        self.fusion_weights = check_fusion_weights(fusion_weights or meta.fusion_weights)
         limits = {
             "max_frames": max_frames,
             "max_pixels": max_pixels,
@@ -91,11 +90,10 @@ class Frontend:
         return Prepared(label, inputs["imgs"], inputs["heatmaps"], timings)
 
     def fuse(self, probs: dict[str, np.ndarray], fusion: str = "late") -> tuple[dict[str, np.ndarray], str, str]:
-        """Adds the late fusion (w_rgb*p_rgb + w_pose*p_pose)/(w_rgb + w_pose); returns the served key."""
-        w_rgb, w_pose = self.fusion_weights
-        out = dict(probs)
-        out["late"] = (w_rgb * probs["rgb"] + w_pose * probs["pose"]) / (w_rgb + w_pose)
-        return out, ("fused" if fusion == "fused" else "late"), fusion_name(fusion, self.fusion_weights)
+        """Adds the late fusion (``model.scores``); returns the served key and its name."""
+        fused = fusion == "fused"
+        label = fusion_name(None if fused else self.fusion_weights)
+        return with_late_fusion(probs, self.fusion_weights), ("fused" if fused else LATE), label
 
     def format(
         self, item: Prepared, probs: dict[str, np.ndarray], top_k: int = 5, fusion: str = "late"

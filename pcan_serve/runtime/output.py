@@ -14,12 +14,6 @@ def top_k(probs: np.ndarray, class_names: Sequence[str], k: int) -> list[dict[st
     return [{"label": int(i), "name": class_names[i], "score": float(probs[i])} for i in order]
 
 
-def fusion_name(fusion: str, weights: tuple[float, float]) -> str:
-    if fusion == "fused":
-        return "fused"
-    return "late_" + ":".join(f"{w:g}" for w in weights)
-
-
 def success(
     video: str,
     branch_probs: dict[str, np.ndarray],

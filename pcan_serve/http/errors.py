@@ -1,0 +1,51 @@
+"""The HTTP service's one error table: the status of each error, and the errors only the HTTP edge raises.
+
+Every answer that is not a prediction is ``{"error": {"type", "message"}}``; ``type`` is the error's class name.
+"""
+
+from ..errors import (
+    BackendUnavailable,
+    CheckpointError,
+    FrameTooLarge,
+    InvalidRequest,
+    InvalidSkeleton,
+    InvalidVideo,
+    MissingInput,
+    PayloadTooLarge,
+    PCANError,
+    VideoTooLong,
+)
+
+
+class ClientClosed(PCANError):
+    """The client went away before its request was read or answered (nginx's 499); nothing to answer."""
+
+
+class ServiceUnavailable(PCANError):
+    """The model is not ready, or cannot take the request within the latency budget; retry later."""
+
+
+class RequestTimeout(PCANError):
+    """The request did not finish within the server's time limit (PCAN_TIMEOUT_S)."""
+
+
+# First match by class, in order (subclasses before their bases).
+STATUSES: tuple[tuple[type[PCANError], int], ...] = (
+    (InvalidRequest, 400),
+    (MissingInput, 400),
+    (PayloadTooLarge, 413),
+    (VideoTooLong, 413),
+    (FrameTooLarge, 413),
+    (InvalidVideo, 422),
+    (InvalidSkeleton, 422),
+    (ClientClosed, 499),
+    (ServiceUnavailable, 503),
+    (BackendUnavailable, 503),
+    (CheckpointError, 503),
+    (RequestTimeout, 504),
+    (PCANError, 400),
+)
+
+
+def status_of(exc: PCANError) -> int:
+    return next(code for kind, code in STATUSES if isinstance(exc, kind))

@@ -1,0 +1,25 @@
+"""Opening an ONNX Runtime session: the one place that picks providers and turns ORT's errors into pcan's."""
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError
+
+
+def ort_cuda_usable() -> bool:
+    """ONNX Runtime has its CUDA provider and torch sees a GPU (onnxruntime-gpu lists the provider on any machine)."""
+    import onnxruntime as ort
+    import torch
+
+    return "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available()
+
+
+def open_session(path: str | Path, cuda: bool = False) -> Any:
+    """An ``InferenceSession`` on the CPU provider, or CUDA's first with ``cuda`` (the caller checked it is usable)."""
+    import onnxruntime as ort
+
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    try:
+        return ort.InferenceSession(str(path), providers=providers)
+    except Exception as exc:  # ORT raises its own exception types (Fail, InvalidProtobuf, NoSuchFile)
+        raise CheckpointError(f"cannot load ONNX model {Path(path).name}: {exc}") from None
