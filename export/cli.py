@@ -18,6 +18,7 @@ from pcan_serve.preprocess.sources import sidecar
 from .verify import VerificationFailed
 
 app = typer.Typer(
+    name="export",
     help="Export PCAN to ONNX or TensorRT, verified against the source runtime.",
     no_args_is_help=True,
     add_completion=False,

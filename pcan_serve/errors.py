@@ -33,6 +33,10 @@ class InvalidRequest(PCANError):
     """A request parameter is out of range or malformed (top_k, fusion, num_clips, a form field, a device name)."""
 
 
+class TooManyClips(InvalidRequest):
+    """More clips asked for than the per-request limit allows."""
+
+
 class MissingInput(PCANError):
     """A required input does not exist: a video or skeleton file, a form's file field."""
 

@@ -144,7 +144,9 @@ def test_torch_backend_divides_logits_by_the_temperatures(tiny_ckpt, calibrated_
 
 
 def test_predictor_serves_the_learned_fusion(calibrated_ckpt, sample_video, sample_skeleton):
-    result = Predictor.from_path(calibrated_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=60)
+    result = (
+        Predictor.from_path(calibrated_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=60).to_dict()
+    )
     assert result["fusion"] == "late_0.7:0.3" and result["model"]["calibrated"] is True
     p = {b: np.zeros(60) for b in ("rgb", "pose")}
     for b in p:
@@ -157,7 +159,7 @@ def test_predictor_serves_the_learned_fusion(calibrated_ckpt, sample_video, samp
 
 def test_http_serves_the_learned_fusion_and_temperatures(calibrated_ckpt, sample_video, sample_skeleton, tmp_path):
     """The service's API process builds its Frontend from the model's description alone: the same answer."""
-    local = Predictor.from_path(calibrated_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=5)
+    local = Predictor.from_path(calibrated_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=5).to_dict()
     env = {"BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "True", "PCAN_TORCH_THREADS": "1"}
     with local_server(checkpoint=calibrated_ckpt, device="cpu", env=env, startup_s=240) as url:
         files = {"video": sample_video.open("rb"), "skeleton": sample_skeleton.open("rb")}

@@ -15,7 +15,7 @@ from video_fixtures import moving_frames
 from pcan_serve import workers
 from pcan_serve.cli import app
 from pcan_serve.errors import BackendUnavailable, FrameTooLarge, VideoTooLong
-from pcan_serve.http.settings import ServiceSettings
+from pcan_serve.http.settings import SettingsError, load_settings
 from pcan_serve.preprocess import open_video, video
 from pcan_serve.preprocess.decode_cpu import CpuDecoder
 from pcan_serve.preprocess.decode_cuda import CudaDecoder, cuda_decode_unavailable, resolve_decode_device
@@ -105,12 +105,12 @@ def test_worker_defaults_follow_the_cpus(monkeypatch):
     for name in ("PCAN_API_WORKERS", "PCAN_DECODE_THREADS", "PCAN_PREPROCESS_THREADS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(workers, "usable_cpus", lambda: 16)
-    settings = ServiceSettings.from_env()
+    settings = load_settings()
     assert (settings.api_workers, settings.decode_threads) == (2, 8)
     monkeypatch.setenv("PCAN_DECODE_THREADS", "3")
     monkeypatch.setenv("PCAN_MAX_PIXELS", "1000")
-    settings = ServiceSettings.from_env()
+    settings = load_settings()
     assert settings.decode_threads == 3 and settings.max_pixels == 1000
     monkeypatch.setenv("PCAN_PREPROCESS_THREADS", "2")
-    with pytest.raises(ValueError, match="PCAN_PREPROCESS_THREADS is now PCAN_DECODE_THREADS"):
-        ServiceSettings.from_env()
+    with pytest.raises(SettingsError, match="PCAN_PREPROCESS_THREADS is now PCAN_DECODE_THREADS"):
+        load_settings()

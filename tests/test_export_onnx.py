@@ -89,10 +89,9 @@ def test_serving_backends_agree_at_any_batch(tiny_onnx, tiny_ckpt, batch):
 
 def test_predictor_onnx_equals_checkpoint_on_ntu_sample(tiny_onnx, tiny_ckpt, sample_video, sample_skeleton):
     path, _ = tiny_onnx
-    a = Predictor.from_path(path, device="cpu").predict(sample_video, sample_skeleton, top_k=5)
-    b = Predictor.from_path(tiny_ckpt, device="cpu", fusion_weights=(2.0, 1.0)).predict(
-        sample_video, sample_skeleton, top_k=5
-    )
+    a = Predictor.from_path(path, device="cpu").predict(sample_video, sample_skeleton, top_k=5).to_dict()
+    b = Predictor.from_path(tiny_ckpt, device="cpu", fusion_weights=(2.0, 1.0))
+    b = b.predict(sample_video, sample_skeleton, top_k=5).to_dict()
     assert a["model"]["backend"] == "onnxruntime" and b["model"]["backend"] == "torch"
     assert a["fusion"] == b["fusion"] == "late_2:1"  # the fusion weights travelled in the file
     _assert_same_prediction(a, b)

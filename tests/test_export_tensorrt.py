@@ -85,8 +85,8 @@ def test_engine_matches_onnxruntime_and_carries_metadata(tiny_onnx, tmp_path, fp
     assert result.report.max_abs_diff <= (1e-2 if fp16 else 1e-4)
     assert {c.batch for c in result.report.comparisons} == {1, 2, 4}
     assert ModelMeta.from_json(tensorrt_sidecar(out).read_text()) == read_meta(tiny_onnx)
-    a = Predictor.from_path(out).predict(sample_video, sample_skeleton, top_k=3)
-    b = Predictor.from_path(tiny_onnx, device="cpu").predict(sample_video, sample_skeleton, top_k=3)
+    a = Predictor.from_path(out).predict(sample_video, sample_skeleton, top_k=3).to_dict()
+    b = Predictor.from_path(tiny_onnx, device="cpu").predict(sample_video, sample_skeleton, top_k=3).to_dict()
     assert a["model"]["backend"] == "tensorrt" and a["prediction"]["label"] == b["prediction"]["label"]
     assert np.isclose(a["prediction"]["score"], b["prediction"]["score"], atol=1e-2 if fp16 else 1e-4)
 

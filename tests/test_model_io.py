@@ -99,7 +99,8 @@ def test_backend_of_is_the_one_suffix_rule():
 def test_untrained_weights_are_the_same_in_every_process(sample_video, sample_skeleton):
     code = (
         "import json, sys; from pcan_serve import Predictor; "
-        "r = Predictor.from_path(None, preset='tiny', device='cpu').predict(sys.argv[1], sys.argv[2], top_k=3); "
+        "p = Predictor.from_path(None, preset='tiny', device='cpu'); "
+        "r = p.predict(sys.argv[1], sys.argv[2], top_k=3).to_dict(); "
         "print(json.dumps([r['top_k'], r['branches']]))"
     )
     runs = [
@@ -108,7 +109,9 @@ def test_untrained_weights_are_the_same_in_every_process(sample_video, sample_sk
         for _ in range(2)
     ]  # fmt: skip
     torch.manual_seed(1234)  # the global RNG state must not matter
-    here = Predictor.from_path(None, preset="tiny", device="cpu").predict(sample_video, sample_skeleton, top_k=3)
+    here = (
+        Predictor.from_path(None, preset="tiny", device="cpu").predict(sample_video, sample_skeleton, top_k=3).to_dict()
+    )
     assert runs[0] == runs[1]
     assert json.loads(runs[0]) == json.loads(json.dumps([here["top_k"], here["branches"]]))
 
@@ -118,8 +121,8 @@ def test_frontend_needs_no_backend_and_matches_the_predictor(tiny_ckpt, sample_v
     frontend = Frontend(read_meta(tiny_ckpt), "torch")
     item = frontend.prepare(sample_video, sample_skeleton, num_clips=2, name="x")
     probs = predictor.infer([item])[0]
-    ours = frontend.format(item, probs, top_k=4)
-    ref = predictor.predict(sample_video, sample_skeleton, top_k=4, num_clips=2, name="x")
+    ours = frontend.format(item, probs, top_k=4).to_dict()
+    ref = predictor.predict(sample_video, sample_skeleton, top_k=4, num_clips=2, name="x").to_dict()
     assert ours["top_k"] == ref["top_k"] and ours["branches"] == ref["branches"] and ours["model"] == ref["model"]
 
 

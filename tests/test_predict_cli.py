@@ -58,7 +58,7 @@ def test_single_video_matches_python_api(tiny_ckpt, sample_video, sample_skeleto
     )
     assert res.exit_code == 0, res.output
     [row] = _rows(out)
-    ref = Predictor.from_path(tiny_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=5)
+    ref = Predictor.from_path(tiny_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=5).to_dict()
     assert row["ok"] and row["video"] == str(sample_video)
     assert row["fusion"] == "late_1:1" and row["model"]["weights"] == "trained" and row["model"]["fused_head"]
     assert set(row["branches"]) == {"rgb", "pose", "fused"}
@@ -130,7 +130,8 @@ def test_manifest_csv_output_and_untrained_preset(batch_dir, tmp_path):
     assert res.exit_code == 1, res.output
     rows = list(csv.DictReader(out.open()))
     assert [r["ok"] for r in rows] == ["True", "False"]
-    assert rows[0]["weights"] == "untrained" and rows[1]["error_type"] == "MissingInput"
+    assert rows[0]["model.weights"] == "untrained" and rows[1]["error.type"] == "MissingInput"
+    assert rows[0]["prediction.name"] and json.loads(rows[0]["top_k"])[0]["name"] == rows[0]["prediction.name"]
 
 
 def test_multi_clip_scores_are_averaged(tiny_ckpt, sample_video, sample_skeleton):
@@ -147,12 +148,15 @@ def test_multi_clip_scores_are_averaged(tiny_ckpt, sample_video, sample_skeleton
     "args, message",
     [
         ([], "VIDEO arguments or --manifest"),
-        (["x.avi", "--checkpoint", "a.pth", "--onnx", "b.onnx"], "one of --checkpoint"),
+        (["x.avi", "--checkpoint", "a.pth", "--onnx", "b.onnx"], "give one model, not --checkpoint and --onnx"),
+        (["x.avi", "--onnx", "README.md"], "README.md is a PyTorch checkpoint by its suffix, not an ONNX model"),
         (["x.avi", "--preset", "tiny", "-o", "out.txt"], "must end in .jsonl or .csv"),
         (["x.avi", "--preset", "tiny", "-o", "no/such/dir/out.jsonl"], "folder does not exist"),
         (["x.avi", "--onnx", "missing.onnx"], "model file not found: missing.onnx"),
         (["x.avi", "--preset", "tiny", "--shard", "3/2"], "0 <= i < n"),
-        (["x.avi", "--preset", "tiny", "--fusion", "early"], "late or fused"),
+        (["x.avi", "--preset", "tiny", "--fusion", "early"], "--fusion: Input should be 'late' or 'fused'"),
+        (["x.avi", "--preset", "tiny", "--num-clips", "11"], "num_clips 11 is over the limit of 10"),
+        (["x.avi", "--preset", "nope"], "unknown preset 'nope'"),
         (["x.avi", "--preset", "tiny", "--fusion", "fused"], "fused head"),
         (["x.avi", "--checkpoint", "missing.pth"], "not found"),
     ],
@@ -161,3 +165,29 @@ def test_usage_errors_exit_2(args, message):
     res = _invoke(args)
     assert res.exit_code == 2
     assert message in " ".join(res.output.split())
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_made_inert(tmp_path, monkeypatch, sample_video, sample_skeleton):
+    """OWASP's CSV injection: cells leading with = + - @ tab or CR get a ' in CSV; JSONL keeps the raw value."""
+    formulas = ["=cmd|' calc'!A0.avi", "+1.avi", "@sum.avi", "-2.avi"]
+    for name in [*formulas, "plain.avi"]:
+        shutil.copy(sample_video, tmp_path / name)
+        shutil.copy(sample_skeleton, tmp_path / (Path(name).stem + ".json"))
+    (tmp_path / "=missing.avi").write_bytes(b"")  # a failure row carries the name too
+    names = [*formulas, "plain.avi", "=missing.avi"]
+    monkeypatch.chdir(tmp_path)  # relative names: the cells start with the names themselves
+    for out in ("out.csv", "out.jsonl"):
+        args = ["predict", "--preset", "tiny", "-o", out, "--no-progress", "--", *names]  # "-2.avi" is no flag
+        assert runner.invoke(app, args, catch_exceptions=False).exit_code == 1  # =missing.avi fails
+    cells = [r["video"] for r in csv.DictReader(open("out.csv"))]
+    assert cells == ["'" + n for n in formulas] + ["plain.avi", "'=missing.avi"]
+    assert [r["video"] for r in _rows(tmp_path / "out.jsonl")] == names  # JSONL: the names as they are
+
+
+def test_resume_from_csv_skips_inert_names(tmp_path, monkeypatch, sample_video, sample_skeleton):
+    shutil.copy(sample_video, tmp_path / "=x.avi")
+    shutil.copy(sample_skeleton, tmp_path / "=x.json")
+    monkeypatch.chdir(tmp_path)
+    assert _invoke(["=x.avi", "--preset", "tiny", "-o", "out.csv"]).exit_code == 0
+    res = _invoke(["=x.avi", "--preset", "tiny", "-o", "out.csv", "--resume"])
+    assert "1 items already in" in res.output and "0 to go" in res.output

@@ -328,14 +328,14 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
     bomb = npz(members, zero_member=("unused.npy", 1 << 29))  # 512 MiB of zeros in a 0.5 MiB upload: never inflated
     res = post(server, video, bomb, top_k=3)
     assert res.status_code == 200, res.text
-    assert_same_prediction(res.json(), reference.predict(video, skel_path, top_k=3))
+    assert_same_prediction(res.json(), reference.predict(video, skel_path, top_k=3).to_dict())
 
     assert requests.get(f"{server}/livez", timeout=5).status_code == 200
     assert requests.get(f"{server}/readyz", timeout=5).status_code == 200
     res = post(server, video, skel_path, name="../../etc/clip0.avi", top_k=3)
     assert res.status_code == 200, res.text
     assert res.json()["video"] == "clip0.avi"  # the upload's base name, nothing of its path
-    assert_same_prediction(res.json(), reference.predict(video, skel_path, top_k=3))
+    assert_same_prediction(res.json(), reference.predict(video, skel_path, top_k=3).to_dict())
 
 
 def _truncated(ref: dict, k: int) -> dict:
@@ -348,7 +348,7 @@ def test_concurrent_clients_get_their_own_results(server, clips, reference):
     """8 clients x 10 requests over four different clips and options; every answer matches a single-request
     reference for its own input, and BentoML merged requests into batches along the way."""
     jobs = [(f"clip{(c + i) % 4}", 1 + (c * 10 + i) % 7, 1 + (i % 3 == 2)) for c in range(8) for i in range(10)]
-    refs = {(clip, n): reference.predict(*clips[clip], top_k=7, num_clips=n) for clip, _, n in set(jobs)}
+    refs = {(clip, n): reference.predict(*clips[clip], top_k=7, num_clips=n).to_dict() for clip, _, n in set(jobs)}
     served = [ref["top_k"][0]["score"] for (clip, n), ref in refs.items() if n == 1]
     assert min(np.diff(sorted(served))) > 1e-4  # the clips are told apart by their scores
     failures: list[str] = []

@@ -8,9 +8,9 @@ import pytest
 from pcan_serve.cli.serve import serve_env
 from pcan_serve.errors import BackendUnavailable
 from pcan_serve.http.form import sanitize_filename
-from pcan_serve.http.service import infer_isolated
-from pcan_serve.http.settings import UNTRAINED, ServiceSettings
-from pcan_serve.http.source import model_source as _model_source
+from pcan_serve.http.settings import UNTRAINED, ServiceSettings, SettingsError, load_settings
+from pcan_serve.http.source import served_source
+from pcan_serve.model_io import ModelSource
 from pcan_serve.runtime import Predictor, Prepared
 
 
@@ -19,36 +19,51 @@ def settings(monkeypatch, **env: str) -> ServiceSettings:
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return ServiceSettings.from_env()
+    return load_settings()
 
 
-def test_model_source_order(monkeypatch):
-    assert _model_source(settings(monkeypatch), None) == (None, "ntu60")  # fresh machine: untrained ntu60
-    assert _model_source(settings(monkeypatch, PCAN_PRESET="tiny"), None) == (None, "tiny")
-    s = settings(monkeypatch, PCAN_MODEL="/models/m.onnx", PCAN_BACKEND="onnxruntime")
-    assert _model_source(s, None) == ("/models/m.onnx", None)
-    assert _model_source(settings(monkeypatch, PCAN_MODEL=UNTRAINED, PCAN_PRESET="tiny"), None) == (None, "tiny")
+def test_model_source_order(monkeypatch, tmp_path):
+    assert served_source(settings(monkeypatch), None) == ModelSource(preset="ntu60")  # fresh machine: untrained
+    assert served_source(settings(monkeypatch, PCAN_PRESET="tiny"), None) == ModelSource(preset="tiny")
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"")
+    s = settings(monkeypatch, PCAN_MODEL=str(onnx), PCAN_BACKEND="onnxruntime")
+    assert served_source(s, None) == ModelSource(path=onnx)
+    s = settings(monkeypatch, PCAN_MODEL=UNTRAINED, PCAN_PRESET="tiny")
+    assert served_source(s, None) == ModelSource(preset="tiny")
 
 
 @pytest.mark.parametrize(
-    ("model", "backend"), [("/m/a.pth", "onnxruntime"), ("/m/a.onnx", "tensorrt"), (UNTRAINED, "onnxruntime")]
+    ("model", "backend"), [("a.pth", "onnxruntime"), ("a.onnx", "tensorrt"), (None, "onnxruntime")]
 )
-def test_backend_must_fit_the_model_file(monkeypatch, model, backend):
+def test_backend_must_fit_the_model_file(monkeypatch, tmp_path, model, backend):
+    if model is not None:
+        (tmp_path / model).write_bytes(b"")
+    path = str(tmp_path / model) if model else UNTRAINED
     with pytest.raises(BackendUnavailable, match=f"PCAN_BACKEND={backend}"):
-        _model_source(settings(monkeypatch, PCAN_MODEL=model, PCAN_BACKEND=backend), None)
+        served_source(settings(monkeypatch, PCAN_MODEL=path, PCAN_BACKEND=backend), None)
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"PCAN_MAX_UPLOAD_MB": "lots"}, "integer"),
-        ({"PCAN_MAX_PERSONS": "0"}, ">= 1"),
+        ({"PCAN_MAX_UPLOAD_MB": "lots"}, "PCAN_MAX_UPLOAD_MB: .*ASCII digits"),
+        ({"PCAN_MAX_FRAMES": "5_0"}, "PCAN_MAX_FRAMES: .*ASCII digits"),
+        ({"PCAN_MAX_CLIPS": "\u0665"}, "PCAN_MAX_CLIPS: .*ASCII digits"),
+        ({"PCAN_MAX_PERSONS": "0"}, "PCAN_MAX_PERSONS: .*greater than or equal to 1"),
         ({"PCAN_BACKEND": "tflite"}, "PCAN_BACKEND"),
+        ({"PCAN_DEVICE": "tpu"}, "PCAN_DEVICE"),
     ],
 )
 def test_bad_settings_are_named(monkeypatch, env, message):
-    with pytest.raises(ValueError, match=message):
+    env = {k: v.encode().decode("unicode_escape") for k, v in env.items()}
+    with pytest.raises(SettingsError, match=message):
         settings(monkeypatch, **env)
+
+
+def test_settings_become_the_request_limits(monkeypatch):
+    limits = settings(monkeypatch, PCAN_MAX_CLIPS="3", PCAN_MAX_SKELETON_MB="2", PCAN_MAX_PIXELS="1000").limits
+    assert (limits.max_clips, limits.max_skeleton_bytes, limits.max_pixels) == (3, 2 * 2**20, 1000)
 
 
 @pytest.mark.parametrize(
@@ -69,11 +84,11 @@ def test_upload_names_are_base_names_of_safe_characters(name, expected):
 
 
 def test_serve_env_picks_one_model_source():
-    assert serve_env(Path("m.pth"))["PCAN_MODEL"] == str(Path("m.pth").resolve())
-    assert serve_env(tag="pcan:abc") == {"PCAN_MODEL_TAG": "pcan:abc"}
-    assert serve_env(preset="tiny") == {"PCAN_MODEL": UNTRAINED, "PCAN_PRESET": "tiny"}
-    assert serve_env() == {}
-    assert serve_env(max_upload_mb=5, api_workers=None) == {"PCAN_MAX_UPLOAD_MB": "5"}
+    assert serve_env(ModelSource(path=Path("m.pth")))["PCAN_MODEL"] == str(Path("m.pth").resolve())
+    assert serve_env(ModelSource(tag="pcan:abc")) == {"PCAN_MODEL_TAG": "pcan:abc"}
+    assert serve_env(ModelSource(preset="tiny")) == {"PCAN_MODEL": UNTRAINED, "PCAN_PRESET": "tiny"}
+    assert serve_env(ModelSource()) == {}
+    assert serve_env(ModelSource(), max_upload_mb=5, api_workers=None) == {"PCAN_MAX_UPLOAD_MB": "5"}
 
 
 def test_an_item_that_breaks_the_batch_fails_alone():
@@ -87,9 +102,10 @@ def test_an_item_that_breaks_the_batch_fails_alone():
         return Prepared(name, imgs, heatmaps)
 
     good_a, bad, good_b = item("a", p.heatmap_size), item("bad", p.heatmap_size + 3), item("b", p.heatmap_size, 2)
-    out = infer_isolated(predictor, [good_a, bad, good_b])
-    assert [o.error is None for o in out] == [True, False, True] and "Error" in out[1].error
+    out = predictor.infer_isolated([good_a, bad, good_b])
+    assert [isinstance(o, Exception) for o in out] == [False, True, False]
     for got, alone in ((out[0], good_a), (out[2], good_b)):
-        [ref] = infer_isolated(predictor, [alone])
-        assert got.branches == ref.branches == ["rgb", "pose"]
-        np.testing.assert_allclose(got.probs, ref.probs, rtol=0, atol=1e-6)
+        [ref] = predictor.infer_isolated([alone])
+        assert list(got) == list(ref) == ["rgb", "pose"]
+        for branch in got:
+            np.testing.assert_allclose(got[branch], ref[branch], rtol=0, atol=1e-6)

@@ -1,39 +1,33 @@
-"""The `pcan` command. Sub-commands of other stages are mounted lazily so a missing optional stage
-(e.g. training without mmaction2) does not break `pcan predict`."""
+"""The `pcan` command. Each stage declares its commands as a ``pcan.commands`` entry point in pyproject.toml
+(a Typer app: one with a ``name`` is mounted as that group, one without joins its commands to the top level),
+so this package names no stage above it, and a stage that is not installed (training without mmaction2) is
+simply absent."""
 
-import importlib
+from importlib.metadata import entry_points
 
 import typer
 
 from .predict import predict
 
+ENTRY_POINTS = "pcan.commands"
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Train, export and serve PCAN.")
 app.command(help="Classify videos (+ skeletons) into NTU-60 actions.")(predict)
 
-# (module, attribute, how it is mounted)
-_SUBAPPS = [
-    ("export.cli", "app", "export"),
-    ("training.cli", "app", None),
-    ("benchmarks.cli", "app", None),
-    ("pcan_serve.cli.serve", "app", None),
-]
-
 
 def _mount() -> None:
-    for module, attr, name in _SUBAPPS:
+    for entry in sorted(entry_points(group=ENTRY_POINTS), key=lambda e: e.name):
         try:
-            sub = getattr(importlib.import_module(module), attr)
+            sub = entry.load()
         except ModuleNotFoundError as exc:
-            if exc.name in (module, module.split(".")[0]):
+            if exc.name and entry.value.startswith(exc.name.split(".")[0]):
                 continue  # that stage is not part of this install
             raise
-        if name is None:  # a Typer whose commands join the top level (pcan train, pcan bench, pcan serve)
-            for command in sub.registered_commands:
-                app.registered_commands.append(command)
-            for group in sub.registered_groups:
-                app.registered_groups.append(group)
+        if sub.info.name:
+            app.add_typer(sub)
         else:
-            app.add_typer(sub, name=name)
+            app.registered_commands.extend(sub.registered_commands)
+            app.registered_groups.extend(sub.registered_groups)
 
 
 _mount()

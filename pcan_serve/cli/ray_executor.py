@@ -7,20 +7,19 @@ behind a slow item never exceed a window, and an interrupted run has written eve
 was in, so ``--resume`` redoes at most one window.
 """
 
-import json
 import logging
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from ..model_io import backend_of, load_model, read_meta
+from pydantic import TypeAdapter
+
+from ..model_io import ModelSource, load_model, read_meta
 from ..preprocess.items import Item
-from ..runtime import Frontend
+from ..runtime import Frontend, PredictOptions, Row
 from .errors import UsageError
-from .predict import progress_bar
 from .ray_cluster import Plan, connect, import_ray, plan
 from .ray_tasks import Replica, ShippedModel, decode
 from .reorder import InOrder
-from .writers import ResultWriter
 
 # A window boundary drains the pipeline and starts a fresh actor pool (3 s here with the tiny model; a GPU replica
 # also loads its model): 32768 items keep that to a few per NTU-60-sized job. Rows wait as their JSON text (~2 KB),
@@ -30,11 +29,15 @@ DECODE_CALLS = 200
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def driver_frontend(model: Path | None, preset: str | None) -> Frontend:
+ROWS = TypeAdapter(Row)
+
+
+def driver_frontend(source: ModelSource) -> Frontend:
     """The model's description, read here to check the request before Ray starts; the weights load only in the
     replicas (a checkpoint is read once here on the CPU, as ``read_meta`` does)."""
-    meta = read_meta(model, preset) if model is not None else load_model(None, preset)[1].description
-    return Frontend(meta, backend_of(model) if model is not None else "torch")
+    path, preset = source.path, source.preset
+    meta = read_meta(path, preset) if path is not None else load_model(None, preset)[1].description
+    return Frontend(meta, source.backend)
 
 
 class RayRun:
@@ -47,9 +50,7 @@ class RayRun:
     def start(
         cls,
         frontend: Frontend,
-        model: Path | None,
-        *,
-        preset: str | None,
+        source: ModelSource,
         device: str,
         address: str | None,
         num_replicas: int | None,
@@ -63,7 +64,7 @@ class RayRun:
         try:
             sizing = plan(ray.cluster_resources(), device, num_replicas, decode_cpus)
             _quiet(ray)
-            return cls(frontend, ShippedModel.put(model), sizing, preset, owns)
+            return cls(frontend, ShippedModel.put(source.path), sizing, source.preset, owns)
         except BaseException:
             if owns:
                 ray.shutdown()
@@ -76,41 +77,23 @@ class RayRun:
     def run(
         self,
         items: list[Item],
-        writer: ResultWriter,
-        *,
+        emit: Callable[[Row], None],
+        options: PredictOptions,
         batch_size: int,
-        top_k: int,
-        num_clips: int,
-        fusion: str,
-        show_progress: bool = True,
         window: int = WINDOW,
-    ) -> tuple[int, int]:
-        """Returns (succeeded, failed). Each item yields exactly one row, in input order."""
-        counts = {True: 0, False: 0}
-        progress = progress_bar("pcan predict (ray)", show_progress)
-        with progress:
-            task = progress.add_task("predict", total=len(items))
+    ) -> None:
+        """One row per item, in input order, through ``emit``."""
+        order = InOrder(lambda text: emit(ROWS.validate_json(text)))
+        for start in range(0, len(items), window):
+            stop = min(start + window, len(items))
+            stages = self._dataset(items, start, stop, batch_size, options)
+            for batch in stages.iter_batches(batch_size=None, batch_format="numpy"):
+                for index, text in zip(batch["index"], batch["row"], strict=True):
+                    order.push(int(index), text)
+            if lost := order.missing(stop):  # Ray retries dead tasks until they succeed: this is a bug
+                raise RuntimeError(f"Ray returned no row for {len(lost)} items, e.g. {items[lost[0]].video}")
 
-            def emit(text: str) -> None:
-                row = json.loads(text)
-                writer.write(row)
-                counts[bool(row["ok"])] += 1
-                progress.advance(task)
-
-            order = InOrder(emit)
-            for start in range(0, len(items), window):
-                stop = min(start + window, len(items))
-                stages = self._dataset(items, start, stop, batch_size, top_k, num_clips, fusion)
-                for batch in stages.iter_batches(batch_size=None, batch_format="numpy"):
-                    for index, text in zip(batch["index"], batch["row"], strict=True):
-                        order.push(int(index), text)
-                if lost := order.missing(stop):  # Ray retries dead tasks until they succeed: this is a bug
-                    raise RuntimeError(f"Ray returned no row for {len(lost)} items, e.g. {items[lost[0]].video}")
-        return counts[True], counts[False]
-
-    def _dataset(
-        self, items: list[Item], start: int, stop: int, batch_size: int, top_k: int, num_clips: int, fusion: str
-    ) -> Any:
+    def _dataset(self, items: list[Item], start: int, stop: int, batch_size: int, options: PredictOptions) -> Any:
         ray = import_ray()
         rows = [{"index": i, "video": items[i].video, "skeleton": items[i].skeleton} for i in range(start, stop)]
         decoded = ray.data.from_items(rows, override_num_blocks=len(rows)).map(  # one decode task per item
@@ -118,7 +101,7 @@ class RayRun:
             fn_kwargs={
                 "meta_json": self.frontend.meta.to_json(),
                 "backend_name": self.frontend.backend_name,
-                "num_clips": num_clips,
+                "options_json": options.model_dump_json(),
             },
             num_cpus=self.plan.decode_cpus,
             # A fresh decode process every DECODE_CALLS items: long-lived decoders keep freed frame memory (the
@@ -133,8 +116,7 @@ class RayRun:
                 "preset": self.preset,
                 "device": self.plan.device,
                 "batch_size": batch_size,
-                "top_k": top_k,
-                "fusion": fusion,
+                "options_json": options.model_dump_json(),
             },
             batch_size=batch_size,
             batch_format="numpy",

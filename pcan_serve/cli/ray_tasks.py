@@ -4,7 +4,6 @@ Both stages turn every per-item failure into that item's error row, so Ray only 
 replica that died (a lost worker or node), never an input that is bad for its own reasons.
 """
 
-import json
 import pickle
 import tempfile
 from dataclasses import dataclass
@@ -16,9 +15,8 @@ import numpy as np
 
 from ..model_io import ModelMeta, backend_of, tensorrt_sidecar
 from ..preprocess.items import Item
-from ..runtime import Frontend, Predictor, Prepared
-from ..runtime.output import failure
-from .predict import _prepare  # the local executor's own checks, so both executors fail items alike
+from ..runtime import Failure, Frontend, PredictOptions, Predictor, Prepared
+from .local_executor import prepare_item  # the local executor's own checks, so both executors fail items alike
 
 
 @dataclass(frozen=True)
@@ -58,16 +56,17 @@ def _frontend(meta_json: str, backend_name: str) -> Frontend:
     return Frontend(ModelMeta.from_json(meta_json, "driver"), backend_name)
 
 
-def decode(row: dict[str, Any], meta_json: str, backend_name: str, num_clips: int) -> dict[str, Any]:
+def decode(row: dict[str, Any], meta_json: str, backend_name: str, options_json: str) -> dict[str, Any]:
     """One item's model inputs (a Prepared) or its error row, pickled: Arrow blocks hold bytes of any shape.
 
     The pickle only travels between this job's own processes (as all of Ray's task data does).
     """
     item = Item(row["video"], row["skeleton"])
     try:
-        out: Prepared | dict[str, Any] = _prepare(_frontend(meta_json, backend_name), item, num_clips)
+        options = PredictOptions.model_validate_json(options_json)
+        out: Prepared | Failure = prepare_item(_frontend(meta_json, backend_name), item, options)
     except Exception as exc:  # a bad item becomes its error row, once
-        out = failure(item.video, exc)
+        out = Failure.of(item.video, exc)
     return {"index": row["index"], "payload": pickle.dumps(out, protocol=5)}
 
 
@@ -75,25 +74,13 @@ class Replica:
     """A model replica of the actor pool: batched inference, then the prediction objects as JSON text."""
 
     def __init__(
-        self, model: ShippedModel, preset: str | None, device: str, batch_size: int, top_k: int, fusion: str
+        self, model: ShippedModel, preset: str | None, device: str, batch_size: int, options_json: str
     ) -> None:
         self.predictor = model.open(preset, device, batch_size)
-        self.top_k, self.fusion = top_k, fusion
+        self.options = PredictOptions.model_validate_json(options_json)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        slots: list[Prepared | dict[str, Any]] = [pickle.loads(p) for p in batch["payload"]]
-        answers = iter(self.answer([s for s in slots if isinstance(s, Prepared)]))
-        rows = [s if isinstance(s, dict) else next(answers) for s in slots]
-        return {"index": batch["index"], "row": np.array([json.dumps(r) for r in rows], dtype=object)}
-
-    def answer(self, items: list[Prepared]) -> list[dict[str, Any]]:
-        """As the local executor does: an item that fails at inference fails alone."""
-        rows = []
-        for p, probs in zip(items, self.predictor.infer_isolated(items), strict=True):
-            try:
-                if isinstance(probs, Exception):
-                    raise probs
-                rows.append(self.predictor.format(p, probs, top_k=self.top_k, fusion=self.fusion))
-            except Exception as exc:
-                rows.append(failure(p.name, exc))
-        return rows
+        slots: list[Prepared | Failure] = [pickle.loads(p) for p in batch["payload"]]
+        answers = iter(self.predictor.answer([s for s in slots if isinstance(s, Prepared)], self.options))
+        rows = [next(answers) if isinstance(s, Prepared) else s for s in slots]
+        return {"index": batch["index"], "row": np.array([r.model_dump_json() for r in rows], dtype=object)}

@@ -1,55 +1,67 @@
-"""Result sinks for `pcan predict`: JSONL (one prediction object per line), CSV, or stdout."""
+"""Result sinks for `pcan predict`: JSONL (one prediction object per line), CSV, or stdout.
+
+CSV columns are derived from the prediction contract (``runtime/prediction.py``): a nested object's fields become
+``parent.field`` columns, lists and maps JSON text, so a field added to the contract is a column with no edit here.
+Cells that a spreadsheet would run as a formula (leading ``= + - @``, tab or carriage return: OWASP's CSV
+injection list) are prefixed with ``'``; JSONL keeps every value as it is.
+"""
 
 import csv
 import json
 import sys
+import types
+import typing
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import BaseModel
+
+from ..runtime.prediction import Contract, Failure, Prediction, Row
 from .errors import UsageError
 
-CSV_COLUMNS = [
-    "video",
-    "ok",
-    "label",
-    "name",
-    "score",
-    "fusion",
-    "top_k",
-    "branches",
-    "backend",
-    "weights",
-    "total_ms",
-    "error_type",
-    "error_message",
-]
-
-
-def _csv_row(r: dict[str, Any]) -> dict[str, Any]:
-    if not r["ok"]:
-        return {
-            "video": r["video"],
-            "ok": False,
-            "error_type": r["error"]["type"],
-            "error_message": r["error"]["message"],
-        }
-    p = r["prediction"]
-    return {
-        "video": r["video"],
-        "ok": True,
-        "label": p["label"],
-        "name": p["name"],
-        "score": f"{p['score']:.6f}",
-        "fusion": r["fusion"],
-        "top_k": json.dumps(r["top_k"]),
-        "branches": json.dumps(r["branches"]),
-        "backend": r["model"]["backend"],
-        "weights": r["model"]["weights"],
-        "total_ms": r["timing_ms"]["total"],
-    }
-
-
 OUTPUT_SUFFIXES = (".jsonl", ".csv")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model class of a field typed ``Model`` or ``Model | None``; None for anything else."""
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    models = [a for a in options if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def csv_columns(*models: type[BaseModel]) -> list[str]:
+    """Every row model's fields in order, nested models flattened one level (``model.backend``), no repeats."""
+    columns: list[str] = []
+    for model in models:
+        for name, info in model.model_fields.items():
+            nested = _nested_model(info.annotation)
+            for column in [f"{name}.{sub}" for sub in nested.model_fields] if nested else [name]:
+                if column not in columns:
+                    columns.append(column)
+    return columns
+
+
+def flatten(row: Contract) -> dict[str, Any]:
+    """A row's cells: nested models by ``parent.field``, lists and maps as JSON text, strings made inert."""
+    cells: dict[str, Any] = {}
+    for name, value in row.to_dict().items():
+        if isinstance(value, dict) and _nested_model(type(row).model_fields[name].annotation):
+            cells.update({f"{name}.{k}": v for k, v in value.items()})
+        else:
+            cells[name] = value
+    return {k: _cell(v) for k, v in cells.items()}
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        value = json.dumps(value)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+CSV_COLUMNS = csv_columns(Prediction, Failure)
 
 
 def check_output(target: str) -> None:
@@ -82,16 +94,22 @@ class ResultWriter:
             if fresh:
                 self._csv.writeheader()
 
-    def write(self, row: dict[str, Any]) -> None:
+    def write(self, row: Row) -> None:
         if self.kind == "csv":
-            self._csv.writerow(_csv_row(row))
+            self._csv.writerow(flatten(row))
         else:
-            self._f.write(json.dumps(row) + "\n")
+            self._f.write(json.dumps(row.to_dict()) + "\n")
         self._f.flush()
 
     def close(self) -> None:
         if self._own:
             self._f.close()
+
+    def __enter__(self) -> "ResultWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _drop_partial_last_line(path: Path) -> None:
@@ -102,17 +120,23 @@ def _drop_partial_last_line(path: Path) -> None:
 
 
 def finished_videos(target: str) -> set[str]:
-    """Videos already in an output file (any row, ok or failed): what ``--resume`` skips."""
+    """Videos already in an output file (any row, ok or failed): what ``--resume`` skips. Read line by line."""
     path = Path(target)
     if target == "-" or not path.exists():
         return set()
-    if target.lower().endswith(".csv"):
-        with path.open(newline="") as f:
-            return {row["video"] for row in csv.DictReader(f) if row.get("video")}
     done = set()
-    for line in path.read_text().splitlines():
-        try:
-            done.add(json.loads(line)["video"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a line cut off by an interrupted run: that item runs again
+    with path.open(newline="") as f:
+        if target.lower().endswith(".csv"):
+            done = {_inert_undone(row["video"]) for row in csv.DictReader(f) if row.get("video")}
+        else:
+            for line in f:
+                try:
+                    done.add(json.loads(line)["video"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a line cut off by an interrupted run: that item runs again
     return done
+
+
+def _inert_undone(cell: str) -> str:
+    """The video name a CSV cell holds (without the ``'`` that made a formula-like name inert)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell

@@ -11,7 +11,7 @@ from bentoml.exceptions import BentoMLException
 from starlette.responses import JSONResponse, RedirectResponse
 
 from ..errors import PCANError
-from ..runtime.output import failure
+from ..runtime.prediction import Failure
 from .errors import ServiceUnavailable, status_of
 from .form import check_headers
 from .openapi import patch_spec
@@ -42,7 +42,7 @@ def error_response(exc: BaseException) -> JSONResponse:
         if status == 499:
             logger.info("POST /predict: %s", exc)
         count(outcome)
-        return JSONResponse({"error": failure("", exc)["error"]}, status_code=status)
+        return JSONResponse({"error": Failure.of("", exc).error.to_dict()}, status_code=status)
     logger.error("POST /predict failed", exc_info=exc)
     count("server_error")
     body = {"type": "InternalError", "message": f"{type(exc).__name__}: see the server log"}

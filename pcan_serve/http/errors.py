@@ -13,6 +13,7 @@ from ..errors import (
     MissingInput,
     PayloadTooLarge,
     PCANError,
+    TooManyClips,
     VideoTooLong,
 )
 
@@ -31,6 +32,7 @@ class RequestTimeout(PCANError):
 
 # First match by class, in order (subclasses before their bases).
 STATUSES: tuple[tuple[type[PCANError], int], ...] = (
+    (TooManyClips, 422),
     (InvalidRequest, 400),
     (MissingInput, 400),
     (PayloadTooLarge, 413),

@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
 from ..errors import EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
 from ..preprocess.skeleton_io import check_size
+from ..runtime.request import PredictOptions
 from .errors import ClientClosed
 
 FILE_FIELDS = ("video", "skeleton")
-INT_FIELDS = ("top_k", "num_clips")
-FIELDS = (*FILE_FIELDS, *INT_FIELDS, "fusion")
+OPTION_FIELDS = tuple(PredictOptions.model_fields)
+FIELDS = (*FILE_FIELDS, *OPTION_FIELDS)
 MAX_TEXT_FIELD = 1024
 MAX_NAME = 120
 
@@ -35,9 +37,7 @@ class PredictRequest:
     video_name: str
     video_path: Path
     skeleton: bytes
-    top_k: int | None = None  # None: 5, or the class count when a model has fewer classes
-    fusion: str = "late"
-    num_clips: int = 1
+    options: PredictOptions
 
     def close(self) -> None:
         shutil.rmtree(self.video_path.parent, ignore_errors=True)
@@ -59,10 +59,11 @@ def sanitize_filename(name: str | None, default: str = "video") -> str:
 def check_headers(headers: Mapping[str, str], max_bytes: int) -> None:
     """Rejects a non-multipart body or a declared size over the cap before any byte is read."""
     content_type = headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+    media = content_type.split(";")[0].strip()
+    if media.lower() != "multipart/form-data":
         raise InvalidRequest(
             "POST /predict takes multipart/form-data with files 'video' and 'skeleton' "
-            f"(and optional top_k, fusion, num_clips), not {content_type.split(';')[0].strip() or 'an untyped body'!r}"
+            f"(and optional {', '.join(OPTION_FIELDS)}), not {media or 'an untyped body'!r}"
         )
     length = headers.get("content-length")
     if length is not None:
@@ -86,11 +87,14 @@ async def _capped(stream: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator
         yield chunk
 
 
-def _int_field(name: str, text: str) -> int:
+def parse_options(fields: Mapping[str, str]) -> PredictOptions:
+    """The request contract from the form's text fields (integers in ASCII digits only)."""
     try:
-        return int(text.strip())
-    except ValueError:
-        raise InvalidRequest(f"{name} must be an integer, got {text[:40]!r}") from None
+        return PredictOptions(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        text = str(first["input"])[:40]
+        raise InvalidRequest(f"{first['loc'][0]}: {first['msg'].removeprefix('Value error, ')}, got {text!r}") from None
 
 
 def _one_file(form: Mapping, name: str) -> UploadFile:
@@ -126,15 +130,16 @@ async def read_predict_form(request: Request, max_bytes: int, max_skeleton_bytes
         if unknown:
             raise InvalidRequest(f"unknown form fields {unknown}; expected {list(FIELDS)}")
         video, skeleton = _one_file(form, "video"), _one_file(form, "skeleton")
-        options: dict[str, object] = {}
-        for name in (*INT_FIELDS, "fusion"):
+        fields: dict[str, str] = {}
+        for name in OPTION_FIELDS:
             values = form.getlist(name)
             if len(values) > 1:
                 raise InvalidRequest(f"the form has {len(values)} '{name}' fields; send one")
             if values:
                 if not isinstance(values[0], str):
                     raise InvalidRequest(f"'{name}' must be a text field, not a file")
-                options[name] = _int_field(name, values[0]) if name in INT_FIELDS else values[0].strip()
+                fields[name] = values[0].strip()
+        options = parse_options(fields)
         if not video.size:
             raise EmptyVideo("video: the upload is empty (0 bytes)")
         if not skeleton.size:
@@ -149,7 +154,7 @@ async def read_predict_form(request: Request, max_bytes: int, max_skeleton_bytes
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return PredictRequest(name, path, skeleton_bytes, **options)  # type: ignore[arg-type]
+        return PredictRequest(name, path, skeleton_bytes, options)
     finally:
         await form.close()
 

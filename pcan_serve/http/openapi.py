@@ -5,6 +5,8 @@ import copy
 from importlib import metadata
 from typing import Any
 
+from ..runtime.prediction import Contract, ErrorBody, Prediction
+
 DESCRIPTION = """\
 PCAN classifies a video and its COCO-17 skeleton into the 60 action classes of NTU RGB+D, with a
 confidence per branch (RGB, pose, fused head) and their late fusion.
@@ -30,60 +32,25 @@ ERROR_STATUSES = {
     "504": "The request did not finish within the server's time limit (PCAN_TIMEOUT_S).",
 }
 
-_CLASS = {
-    "type": "object",
-    "properties": {
-        "label": {"type": "integer", "description": "Class index (NTU-60 order)."},
-        "name": {"type": "string", "description": "Class name."},
-        "score": {"type": "number", "description": "Probability."},
-    },
-}
-_TOP_K = {"type": "array", "items": {"$ref": "#/components/schemas/ClassScore"}}
-PREDICTION = {
-    "type": "object",
-    "required": ["video", "ok", "prediction", "fusion", "top_k", "branches", "model", "timing_ms"],
-    "properties": {
-        "video": {"type": "string", "description": "The uploaded file's name."},
-        "ok": {"type": "boolean"},
-        "prediction": {"$ref": "#/components/schemas/ClassScore"},
-        "fusion": {"type": "string", "description": "What was served: `late_R:P` (late-fusion weights) or `fused`."},
-        "top_k": {**_TOP_K, "description": "The served probabilities' best classes."},
-        "branches": {
-            "type": "object",
-            "description": "Per-branch best classes: `rgb`, `pose`, and `fused` when the fused head is trained.",
-            "additionalProperties": {"type": "object", "properties": {"top_k": _TOP_K}},
-        },
-        "model": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string"},
-                "backend": {"type": "string", "enum": ["torch", "onnxruntime", "tensorrt"]},
-                "weights": {"type": "string", "enum": ["trained", "untrained"]},
-                "fused_head": {"type": "boolean"},
-                "calibrated": {"type": "boolean", "description": "Scores are temperature-scaled per branch."},
-            },
-        },
-        "timing_ms": {
-            "type": "object",
-            "description": "Milliseconds: decode, preprocess, inference (batch share), total.",
-            "additionalProperties": {"type": "number"},
-        },
-    },
-}
-ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["type", "message"],
-            "properties": {
-                "type": {"type": "string", "description": "e.g. InvalidSkeleton, InvalidVideo, PayloadTooLarge."},
-                "message": {"type": "string", "description": "What was wrong with which input."},
-            },
-        }
-    },
-}
+REF = "#/components/schemas/{model}"
+
+
+class ErrorResponse(Contract):
+    """Every answer that is not a prediction, whatever its status."""
+
+    error: ErrorBody
+
+
+def contract_schemas() -> dict[str, Any]:
+    """JSON schemas of the prediction and the error body, generated from their pydantic models."""
+    schemas: dict[str, Any] = {}
+    for model in (Prediction, ErrorResponse):
+        schema = model.model_json_schema(ref_template=REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
 FORM_DESCRIPTION = "The video, its skeleton and the request's options."
 
 
@@ -101,10 +68,10 @@ def patch_spec(spec: dict[str, Any], version: str | None = None) -> dict[str, An
     schemas = out.setdefault("components", {}).setdefault("schemas", {})
     for name in ("InvalidArgument", "NotFound", "InternalServerError"):
         schemas.pop(name, None)
-    schemas.update({"ClassScore": _CLASS, "Prediction": PREDICTION, "Error": ERROR})
+    schemas.update(contract_schemas())
     post = out.get("paths", {}).get("/predict", {}).get("post")
     if post is not None:
-        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         ok = {"application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}
         post["responses"] = {"200": {"description": "The prediction.", "content": ok}}
         post["responses"].update({k: {"description": v, "content": error} for k, v in ERROR_STATUSES.items()})

@@ -3,47 +3,43 @@
 Two services, one per stage, each in its own process under ``bentoml serve``:
 
 * ``PCANService`` (the entry point) parses the upload, decodes and preprocesses it in a thread (the event
-  loop stays free), and formats the prediction output object. It never loads weights.
+  loop stays free), and formats the prediction object. It never loads weights.
 * ``PCANModel`` (a dependency) holds the model and runs ``Predictor.infer`` on adaptive batches that
   BentoML assembles from concurrent requests.
 
-Configuration: ``PCAN_*`` environment variables (see ``service_config``); `pcan serve` sets them.
+Importing this module only reads the settings that BentoML's decorators declare (workers, batching, timeouts)
+and which stored model a Bento carries; the work of starting (checking the model, patching BentoML's client,
+tuning the allocator) runs in the deployment and start-up hooks.
 """
 
 import asyncio
-import atexit
+import os
 import time
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import anyio
 import anyio.to_thread
 import bentoml
 import numpy as np
-import torch
-from pydantic import Field
+from pydantic import Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
 
 from ..errors import PCANError
 from ..model_io import ModelMeta
-from ..runtime import Frontend, Predictor, Prepared
+from ..runtime import Frontend, PredictOptions, Prepared
 from . import allocator, bentoml_compat
 from .edge import ApiEdge, PredictGate, count, error_response, logger
 from .errors import RequestTimeout
 from .form import PredictRequest, read_predict_form
-from .settings import ServiceSettings
-from .source import check_at_import, exit_code_after_failure, open_served, stop_server, store_tag
+from .settings import load_settings
+from .source import CHECKED_ENV, check_served, open_served, store_tag
 
-bentoml_compat.apply()
-allocator.limit_retention()
-SETTINGS = ServiceSettings.from_env()
-TIMEOUT_MARGIN_S = 15  # BentoML's own timeouts fire after pcan's, whose answer has the JSON error shape
-
-
-check_at_import(SETTINGS)  # `bentoml serve` / a container: a model that cannot load ends the server here
-atexit.register(exit_code_after_failure)
+SETTINGS = load_settings()
 STORE_TAG = store_tag(SETTINGS)
+TIMEOUT_MARGIN_S = 15  # BentoML's own timeouts fire after pcan's, whose answer has the JSON error shape
+TRAFFIC = {"timeout": SETTINGS.timeout_s + TIMEOUT_MARGIN_S}
 
 STAGE_SECONDS = bentoml.metrics.Histogram(
     name="pcan_stage_duration_seconds",
@@ -53,33 +49,38 @@ STAGE_SECONDS = bentoml.metrics.Histogram(
 )
 
 
-class PredictForm(bentoml.IODescriptor):
-    """multipart/form-data of POST /predict. The fields document the API (OpenAPI, BentoML clients); the
-    body is parsed by ``read_predict_form`` into ``upload``, never by BentoML's file fields (which would
-    also accept a URL as text and fetch it)."""
+class _Upload(bentoml.IODescriptor):
+    """multipart/form-data of POST /predict. The fields document the API (OpenAPI); the body is parsed by
+    ``read_predict_form`` into ``upload``, never by BentoML's file fields (which would also fetch a URL given
+    as text)."""
 
     media_type: ClassVar[str | None] = "multipart/form-data"
 
     video: Path = Field(description="The video file (.mp4, .avi, ...).")
-    skeleton: Path = Field(description="Its COCO-17 skeleton, JSON (DESIGN.md 'Skeleton input').")
-    top_k: int = Field(5, description="Classes listed per branch, 1..number of classes.")
-    fusion: Literal["late", "fused"] = Field("late", description="Served prediction: late fusion or fused head.")
-    num_clips: int = Field(1, description="Clips sampled and averaged, 1..32.")
+    skeleton: Path = Field(description="Its COCO-17 skeleton, JSON or .npz (docs/formats.md 'Skeleton').")
     upload: SkipJsonSchema[Any] = None  # the parsed PredictRequest, or the PCANError that rejected it
 
     @classmethod
-    async def from_http_request(cls, request: Request, serde: Any) -> "PredictForm":
+    async def from_http_request(cls, request: Request, serde: Any) -> "_Upload":
         try:
             upload: PredictRequest | PCANError = await read_predict_form(
-                request, SETTINGS.max_upload_bytes, SETTINGS.max_skeleton_bytes
+                request, SETTINGS.max_upload_bytes, SETTINGS.limits.max_skeleton_bytes
             )
         except PCANError as exc:
             upload = exc
         return cls.model_construct(video=None, skeleton=None, upload=upload)
 
 
+# The form's optional fields are the request contract's, so the OpenAPI form lists what the parser accepts.
+PredictForm = create_model(
+    "PredictForm",
+    __base__=_Upload,
+    **{name: (field.annotation, field) for name, field in PredictOptions.model_fields.items()},
+)
+
+
 class ModelInput(bentoml.IODescriptor):
-    """One request's clips, as ``Predictor.prepare`` made them."""
+    """One request's clips, as ``Frontend.prepare`` made them."""
 
     imgs: np.ndarray
     heatmaps: np.ndarray
@@ -93,68 +94,57 @@ class ModelOutput(bentoml.IODescriptor):
     inference_ms: float = 0.0
     error: str | None = None
 
-    @classmethod
-    def of(cls, probs: dict[str, np.ndarray], inference_ms: float) -> "ModelOutput":
-        return cls(branches=list(probs), probs=np.stack(list(probs.values())), inference_ms=inference_ms)
-
     def as_dict(self) -> dict[str, np.ndarray]:
         return dict(zip(self.branches, self.probs, strict=True))
 
 
-@bentoml.service(name="pcan-model", workers=1, traffic={"timeout": SETTINGS.timeout_s + TIMEOUT_MARGIN_S})
+@bentoml.service(name="pcan-model", workers=1, traffic=TRAFFIC)
 class PCANModel:
     """The model, on the GPU when there is one; batches come from BentoML's adaptive batching."""
 
     if STORE_TAG:
         stored_model = bentoml.models.BentoModel(STORE_TAG)
 
+    @bentoml.on_deployment
+    def check_model() -> None:
+        """Once, before any worker starts: a model that cannot be served stops the server here, with its reason
+        (`pcan serve` has done it already and says so)."""
+        if os.environ.get(CHECKED_ENV) != "1":
+            logger.info("pcan: model ok: %s", check_served(SETTINGS))
+
     def __init__(self) -> None:
         if SETTINGS.torch_threads:
+            import torch
+
             torch.set_num_threads(SETTINGS.torch_threads)
-        stored = self.stored_model if STORE_TAG else None
-        try:
-            self.predictor, self.source = open_served(SETTINGS, stored)
-        except Exception as exc:  # BentoML would restart this worker forever: stop the whole server instead
-            stop_server(f"the model process cannot load its model: {exc}")
-            raise
-        logger.info(
-            "serving %s (%s on %s, weights %s)",
-            self.source,
-            self.predictor.backend.name,
-            self.predictor.backend.device,
-            self.predictor.meta.weights,
-        )
+        self.predictor, self.source = open_served(SETTINGS, self.stored_model if STORE_TAG else None)
+        backend = self.predictor.backend
+        logger.info("serving %s (%s on %s, %s)", self.source, backend.name, backend.device, self.predictor.meta.weights)
 
     @bentoml.api
     def describe(self) -> dict[str, Any]:
         """What the API service needs to preprocess for this model and to describe it."""
         backend = self.predictor.backend
-        return {
-            "meta": self.predictor.meta.to_json(),
-            "backend": backend.name,
-            "device": backend.device,
-            "source": self.source,
-        }
+        return {"meta": self.predictor.meta.to_json(), "backend": backend.name, "device": backend.device}
 
-    @bentoml.api(batchable=True, max_batch_size=SETTINGS.max_batch_items, max_latency_ms=SETTINGS.max_latency_ms)
+    @bentoml.api(batchable=True, max_batch_size=SETTINGS.requests_per_batch, max_latency_ms=SETTINGS.max_latency_ms)
     def infer(self, items: list[ModelInput]) -> list[ModelOutput]:
-        """One forward pass over every clip of the batch (``Predictor.infer``)."""
-        return infer_isolated(self.predictor, [Prepared(str(i), it.imgs, it.heatmaps) for i, it in enumerate(items)])
+        """One forward pass over every clip of the batch; only an item that breaks its batch fails."""
+        prepared = [Prepared(str(i), it.imgs, it.heatmaps) for i, it in enumerate(items)]
+        outputs = []
+        for item, probs in zip(prepared, self.predictor.infer_isolated(prepared), strict=True):
+            if isinstance(probs, Exception):
+                logger.error("inference failed", exc_info=probs)
+                outputs.append(ModelOutput(error=f"{type(probs).__name__}: {probs}"))
+            else:
+                stacked = np.stack(list(probs.values()))
+                outputs.append(
+                    ModelOutput(branches=list(probs), probs=stacked, inference_ms=item.timing_ms["inference"])
+                )
+        return outputs
 
 
-def infer_isolated(predictor: Predictor, items: list[Prepared]) -> list[ModelOutput]:
-    """``predictor.infer_isolated`` as the model service's outputs: only an item that breaks its batch fails."""
-    outputs = []
-    for item, probs in zip(items, predictor.infer_isolated(items), strict=True):
-        if isinstance(probs, Exception):
-            logger.error("inference failed", exc_info=probs)
-            outputs.append(ModelOutput(error=f"{type(probs).__name__}: {probs}"))
-        else:
-            outputs.append(ModelOutput.of(probs, item.timing_ms["inference"]))
-    return outputs
-
-
-@bentoml.service(name="pcan", workers=SETTINGS.api_workers, traffic={"timeout": SETTINGS.timeout_s + TIMEOUT_MARGIN_S})
+@bentoml.service(name="pcan", workers=SETTINGS.api_workers, traffic=TRAFFIC)
 class PCANService:
     """POST /predict; health at /livez and /readyz, Prometheus metrics at /metrics."""
 
@@ -165,6 +155,13 @@ class PCANService:
         self._frontend: Frontend | None = None
         self._lock = asyncio.Lock()
 
+    @bentoml.on_startup
+    def tune_process(self) -> None:
+        """This API process's start: BentoML's client session fix (``bentoml_compat``) and the allocator's
+        retention limits (``allocator``), both process-wide."""
+        bentoml_compat.apply()
+        allocator.limit_retention()
+
     async def _engine(self) -> Frontend:
         """Preprocessing and formatting for the served model, built from its description (asked once)."""
         if self._frontend is None:
@@ -172,14 +169,7 @@ class PCANService:
                 if self._frontend is None:
                     info = await self.model.to_async.describe()
                     meta = ModelMeta.from_json(info["meta"], "the model service")
-                    self._frontend = Frontend(
-                        meta,
-                        info["backend"],
-                        max_frames=SETTINGS.max_frames,
-                        max_pixels=SETTINGS.max_pixels,
-                        max_persons=SETTINGS.max_persons,
-                        max_skeleton_bytes=SETTINGS.max_skeleton_bytes,
-                    )
+                    self._frontend = Frontend(meta, info["backend"], SETTINGS.limits)
         return self._frontend
 
     async def __is_ready__(self) -> bool:
@@ -192,7 +182,7 @@ class PCANService:
 
     @bentoml.api(route="/predict", input_spec=PredictForm)
     async def predict(self, upload: PredictRequest | PCANError, **documented: Any) -> dict[str, Any]:
-        """Classify one video. 200: the prediction output object; 4xx: ``{"error": {"type", "message"}}``."""
+        """Classify one video. 200: the prediction object; otherwise ``{"error": {"type", "message"}}``."""
         start = time.perf_counter()
         if isinstance(upload, PCANError):
             return error_response(upload)  # type: ignore[return-value]
@@ -213,18 +203,18 @@ class PCANService:
 
     async def _predict(self, upload: PredictRequest) -> tuple[dict[str, Any], Prepared]:
         frontend = await self._engine()
-        top_k = upload.top_k if upload.top_k is not None else frontend.default_top_k()
-        frontend.check_request(top_k=top_k, fusion=upload.fusion, num_clips=upload.num_clips)
-        item = await anyio.to_thread.run_sync(self._prepare, frontend, upload, limiter=self._limiter)
+        options = frontend.check(upload.options)
+        item = await anyio.to_thread.run_sync(self._prepare, frontend, upload, options, limiter=self._limiter)
         [out] = await self.model.to_async.infer([ModelInput(imgs=item.imgs, heatmaps=item.heatmaps)])
         if out.error is not None:
             raise RuntimeError(out.error)
         item.timing_ms["inference"] = out.inference_ms
-        return frontend.format(item, out.as_dict(), top_k=top_k, fusion=upload.fusion), item
+        prediction = frontend.format(item, out.as_dict(), top_k=options.top_k, fusion=options.fusion)
+        return prediction.to_dict(), item
 
     @staticmethod
-    def _prepare(frontend: Frontend, upload: PredictRequest) -> Prepared:
-        return frontend.prepare(upload.video_path, upload.skeleton, num_clips=upload.num_clips, name=upload.video_name)
+    def _prepare(frontend: Frontend, upload: PredictRequest, options: PredictOptions) -> Prepared:
+        return frontend.prepare(upload.video_path, upload.skeleton, num_clips=options.num_clips, name=upload.video_name)
 
 
 PCANService.add_asgi_middleware(PredictGate, path="/predict", max_bytes=SETTINGS.max_upload_bytes)

@@ -1,98 +1,113 @@
-"""The HTTP service's settings, read once from ``PCAN_*`` environment variables.
+"""The HTTP service's settings: ``PCAN_*`` environment variables, read and validated once (pydantic-settings).
 
-`pcan serve` writes these variables and starts ``bentoml serve``; a Bento or a container is configured by
-setting the same variables (``docker run -e PCAN_MAX_UPLOAD_MB=50 ...``). Every limit has a safe default.
+`pcan serve` writes these variables and starts ``bentoml serve``; a Bento or a container is configured by setting
+the same variables (``docker run -e PCAN_MAX_UPLOAD_MB=50 ...``). Every limit has a safe default; a wrong value
+stops the server at start with a message naming the variable (:func:`load_settings`).
 """
 
 import os
-from dataclasses import dataclass
+from typing import Literal
 
-from ..model_io import BACKENDS
-from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SKELETON_BYTES
-from ..workers import DECODE_THREADS_ENV, default_api_workers, default_decode_threads
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..errors import PCANError
+from ..preprocess.limits import (
+    DEFAULT_MAX_CLIPS,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PERSONS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_SKELETON_BYTES,
+    Limits,
+)
+from ..runtime.request import AsciiInt
+from ..workers import default_api_workers, default_decode_threads
 
 UNTRAINED = "untrained"  # PCAN_MODEL value: untrained weights of PCAN_PRESET, whatever the store holds
-RENAMED = {"PCAN_PREPROCESS_THREADS": DECODE_THREADS_ENV}  # a setting that would be ignored silently otherwise
-CPU_BATCH = 8  # PCAN_BATCH_SIZE and PCAN_MAX_BATCH on the CPU: a forward there takes seconds per clip
+RENAMED = {"PCAN_PREPROCESS_THREADS": "PCAN_DECODE_THREADS"}  # would be ignored silently otherwise
+CPU_BATCH = 8  # clips per forward and requests per adaptive batch on the CPU: a forward there takes seconds a clip
 # ... and on a GPU, where a forward of 8 clips (fp16, H200) took 23 ms and used about 5 % of the fp16 peak: larger
 # batches raise the throughput; 32 is a guess until `pcan bench --device cuda --batch-sizes 1,8,32,64` has measured it.
 GPU_BATCH = 32
+MiB = 2**20
 
 
-def _int(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+class SettingsError(PCANError):
+    """A ``PCAN_*`` variable has a value the service cannot use."""
 
 
-def _default_batch() -> int:
-    """Clips per forward and requests per adaptive batch, by the device PCAN_DEVICE resolves to."""
-    from ..runtime import resolve_device  # torch: already imported by the model description's package
+class ServiceSettings(BaseSettings):
+    """What the service serves and the caps it puts on every request (field ``x`` is ``PCAN_X``)."""
 
-    on_gpu = resolve_device(_str("PCAN_DEVICE", "auto") or "auto").startswith("cuda")
-    return GPU_BATCH if on_gpu else CPU_BATCH
+    model_config = SettingsConfigDict(
+        env_prefix="PCAN_", frozen=True, extra="ignore", env_ignore_empty=True, protected_namespaces=()
+    )
 
+    model: str | None = Field(None, description="A .pth/.onnx/.engine file, or `untrained`; wins over the store.")
+    model_tag: str | None = Field(None, description="A BentoML model store tag [default: the newest `pcan` model].")
+    backend: Literal["torch", "onnxruntime", "tensorrt"] | None = Field(None, description="Runtime the model needs.")
+    preset: str | None = Field(None, description="Preset of untrained weights or of a checkpoint without config.")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto | cpu | cuda | cuda:N.")
+    batch_size: AsciiInt | None = Field(None, ge=1, description="Clips per forward [default: 8 on a CPU, 32 on a GPU].")
+    max_batch: AsciiInt | None = Field(None, ge=2, description="Requests per adaptive batch [default: as batch_size].")
+    max_latency_ms: AsciiInt = Field(30_000, ge=1, description="Adaptive batching's wait and run budget.")
+    max_upload_mb: AsciiInt = Field(200, ge=1, description="Request body (MiB).")
+    max_skeleton_mb: AsciiInt = Field(DEFAULT_MAX_SKELETON_BYTES // MiB, ge=1, description="Skeleton file (MiB).")
+    max_frames: AsciiInt = Field(DEFAULT_MAX_FRAMES, ge=1, description="Video (and skeleton) frames.")
+    max_pixels: AsciiInt = Field(DEFAULT_MAX_PIXELS, ge=1, description="Pixels per video frame.")
+    max_persons: AsciiInt = Field(DEFAULT_MAX_PERSONS, ge=1, description="Persons in a skeleton.")
+    max_clips: AsciiInt = Field(DEFAULT_MAX_CLIPS, ge=1, description="Clips per request (num_clips).")
+    api_workers: AsciiInt = Field(default_factory=default_api_workers, ge=1, description="API processes.")
+    decode_threads: AsciiInt | None = Field(None, ge=1, description="Videos decoded at once per API process.")
+    torch_threads: AsciiInt | None = Field(None, ge=1, description="Intra-op threads of the torch backend.")
+    timeout_s: AsciiInt = Field(120, ge=1, description="Every request ends within it (upload to answer).")
 
-def _str(name: str, default: str | None = None) -> str | None:
-    raw = os.environ.get(name, "").strip()
-    return raw or default
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> "ServiceSettings":
+        if self.decode_threads is None:
+            object.__setattr__(self, "decode_threads", default_decode_threads(self.api_workers))
+        return self
 
+    @property
+    def on_gpu(self) -> bool:
+        """The device is a GPU: named so (`cuda`, `cuda:N`), or `auto` on a machine where torch sees one."""
+        if self.device == "auto":
+            import torch
 
-@dataclass(frozen=True)
-class ServiceSettings:
-    """What the service serves and the caps it puts on every request."""
+            return torch.cuda.is_available()
+        return self.device.startswith("cuda")
 
-    model_path: str | None  # PCAN_MODEL: a .pth / .onnx / .engine file, or `untrained`; wins over the store
-    model_tag: str | None  # PCAN_MODEL_TAG: a BentoML model store tag (default: the newest `pcan` model)
-    backend: str | None  # PCAN_BACKEND: torch | onnxruntime | tensorrt (default: from the file type)
-    preset: str | None  # PCAN_PRESET: preset of an untrained model or of a checkpoint without config
-    device: str  # PCAN_DEVICE: auto | cpu | cuda
-    batch_size: int  # PCAN_BATCH_SIZE: clips per forward pass
-    max_batch_items: int  # PCAN_MAX_BATCH: requests merged into one adaptive batch
-    max_latency_ms: int  # PCAN_MAX_LATENCY_MS: queueing + inference budget before a 503
-    max_upload_bytes: int  # PCAN_MAX_UPLOAD_MB: whole request body
-    max_frames: int  # PCAN_MAX_FRAMES: video frames (and skeleton frames)
-    max_pixels: int  # PCAN_MAX_PIXELS: pixels per video frame, declared and decoded
-    max_persons: int  # PCAN_MAX_PERSONS: persons in a skeleton
-    max_skeleton_bytes: int  # PCAN_MAX_SKELETON_MB: skeleton file size, checked before it is parsed
-    api_workers: int  # PCAN_API_WORKERS: processes that parse and preprocess requests (pcan_serve.workers)
-    decode_threads: int  # PCAN_DECODE_THREADS: videos decoded and preprocessed at once per API worker
-    torch_threads: int | None  # PCAN_TORCH_THREADS: intra-op threads of the torch backend
-    timeout_s: int  # PCAN_TIMEOUT_S: every request ends within it (504 when it cannot be served in time)
+    @property
+    def clips_per_forward(self) -> int:
+        return self.batch_size or (GPU_BATCH if self.on_gpu else CPU_BATCH)
 
-    @classmethod
-    def from_env(cls) -> "ServiceSettings":
-        backend = _str("PCAN_BACKEND")
-        if backend is not None and backend not in BACKENDS:
-            raise ValueError(f"PCAN_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        threads = _int("PCAN_TORCH_THREADS", 0, minimum=0)
-        for old, new in RENAMED.items():
-            if os.environ.get(old, "").strip():
-                raise ValueError(f"{old} is now {new}")
-        api_workers = _int("PCAN_API_WORKERS", default_api_workers())
-        return cls(
-            model_path=_str("PCAN_MODEL"),
-            model_tag=_str("PCAN_MODEL_TAG"),
-            backend=backend,
-            preset=_str("PCAN_PRESET"),
-            device=_str("PCAN_DEVICE", "auto") or "auto",
-            batch_size=_int("PCAN_BATCH_SIZE", _default_batch()),
-            max_batch_items=_int("PCAN_MAX_BATCH", _default_batch(), minimum=2),
-            max_latency_ms=_int("PCAN_MAX_LATENCY_MS", 30_000),
-            max_upload_bytes=_int("PCAN_MAX_UPLOAD_MB", 200) * 2**20,
-            max_frames=_int("PCAN_MAX_FRAMES", DEFAULT_MAX_FRAMES),
-            max_pixels=_int("PCAN_MAX_PIXELS", DEFAULT_MAX_PIXELS),
-            max_persons=_int("PCAN_MAX_PERSONS", DEFAULT_MAX_PERSONS),
-            max_skeleton_bytes=_int("PCAN_MAX_SKELETON_MB", DEFAULT_MAX_SKELETON_BYTES // 2**20) * 2**20,
-            api_workers=api_workers,
-            decode_threads=_int(DECODE_THREADS_ENV, default_decode_threads(api_workers)),
-            torch_threads=threads or None,
-            timeout_s=_int("PCAN_TIMEOUT_S", 120),
+    @property
+    def requests_per_batch(self) -> int:
+        return self.max_batch or max(2, GPU_BATCH if self.on_gpu else CPU_BATCH)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * MiB
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_frames=self.max_frames,
+            max_pixels=self.max_pixels,
+            max_persons=self.max_persons,
+            max_skeleton_bytes=self.max_skeleton_mb * MiB,
+            max_clips=self.max_clips,
         )
+
+
+def load_settings() -> ServiceSettings:
+    """The settings from the environment; a bad value is a :class:`SettingsError` naming its variable."""
+    for old, new in RENAMED.items():
+        if os.environ.get(old, "").strip():
+            raise SettingsError(f"{old} is now {new}")
+    try:
+        return ServiceSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "PCAN_" + str(first["loc"][0]).upper() if first["loc"] else "PCAN_*"
+        raise SettingsError(f"{name}: {first['msg']} (got {first['input']!r})") from None

@@ -14,7 +14,8 @@ import bentoml
 from bentoml.exceptions import NotFound
 
 from ..errors import CheckpointError
-from ..model_io import backend_of, read_meta, tensorrt_sidecar
+from ..model_io import ModelSource, backend_of, tensorrt_sidecar
+from ..runtime import Predictor
 
 MODEL_NAME = "pcan"
 
@@ -27,14 +28,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def import_model(path: str | Path, name: str = MODEL_NAME, preset: str | None = None) -> bentoml.Model:
-    """Copy ``path`` into the model store as ``name:<new version>``; returns the stored model."""
-    path = Path(path)
-    meta = read_meta(path, preset)  # opens it the way serving will, so a broken file fails here
+def import_model(source: ModelSource, name: str = MODEL_NAME) -> bentoml.Model:
+    """Copy the model file into the store as ``name:<new version>``, once it has opened and run as serving will
+    open and run it (so a file `pcan serve` would refuse is refused here); returns the stored model."""
+    path = source.path
+    if path is None:
+        raise CheckpointError("only a model file can be imported into the model store")
+    meta = Predictor.open_checked(source).meta
     backend = backend_of(str(path))
     artifact = "model" + (path.suffix.lower() or ".pth")
     labels = {
         "preset": meta.config.name,
+        "precision": meta.quantization or "fp32",
         "backend": backend,
         "weights": meta.weights,
         "fused_head": str(meta.fused_head).lower(),
@@ -54,7 +59,7 @@ def find_model(tag: str | None = None, backend: str | None = None) -> bentoml.Mo
             stored = bentoml.models.get(tag)
         except NotFound:
             raise CheckpointError(
-                f"model {tag!r} is not in the BentoML model store (see `bentoml models list`)"
+                f"model {tag!r} is not in the model store; `pcan models list` shows what is"
             ) from None
         if backend and stored.info.labels.get("backend") != backend:
             raise CheckpointError(

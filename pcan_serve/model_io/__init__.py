@@ -13,12 +13,14 @@ from .artifacts import (
 from .checkpoint import ModelInfo, load_model, save_checkpoint, untrained_model
 from .meta import METADATA_KEY, ModelMeta
 from .safe_load import safe_torch_load
+from .source import ModelSource
 
 __all__ = [
     "BACKENDS",
     "METADATA_KEY",
     "ModelInfo",
     "ModelMeta",
+    "ModelSource",
     "backend_of",
     "load_model",
     "meta_from_onnx_props",

@@ -4,7 +4,7 @@ Stages (each usable alone, e.g. to time them): :func:`load_skeleton`, :func:`ope
 :func:`decode_video`, :func:`plan_clips`, :func:`build_inputs`; :func:`make_inputs` runs them all.
 """
 
-from .limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, FRAME_TOLERANCE, MAX_CLIPS
+from .limits import DEFAULT_MAX_CLIPS, DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, FRAME_TOLERANCE, Limits
 from .pipeline import (
     Inputs,
     build_inputs,
@@ -20,8 +20,9 @@ __all__ = [
     "DEFAULT_MAX_FRAMES",
     "DEFAULT_MAX_PERSONS",
     "FRAME_TOLERANCE",
-    "MAX_CLIPS",
+    "DEFAULT_MAX_CLIPS",
     "Inputs",
+    "Limits",
     "SamplePlan",
     "Skeleton",
     "Video",

@@ -13,21 +13,14 @@ from functools import partial
 
 import numpy as np
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, TooManyClips
 from ..model.config import PreprocessConfig
 from . import helper
 from .clips import RGBClips
 from .compact import Box, check_box, compact_box, shift_keypoints
 from .heatmaps import pose_heatmaps
 from .helper import Once
-from .limits import (
-    DEFAULT_MAX_FRAMES,
-    DEFAULT_MAX_PERSONS,
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_MAX_SKELETON_BYTES,
-    MAX_BOX_SCALE,
-    MAX_CLIPS,
-)
+from .limits import MAX_BOX_SCALE, Limits
 from .resize import resize_keypoints
 from .sampling import SamplePlan, sample_frames
 from .skeleton import (
@@ -43,9 +36,12 @@ from .video import VideoSource, open_video
 Inputs = dict[str, np.ndarray]
 
 
-def check_num_clips(num_clips: object) -> int:
-    if isinstance(num_clips, bool) or not isinstance(num_clips, int | np.integer) or not 1 <= num_clips <= MAX_CLIPS:
-        raise InvalidRequest(f"num_clips: expected an integer in [1, {MAX_CLIPS}], got {num_clips!r}")
+def check_num_clips(num_clips: object, max_clips: int) -> int:
+    """A whole number of clips from 1 to the ``max_clips`` limit (``TooManyClips`` above it)."""
+    if isinstance(num_clips, bool) or not isinstance(num_clips, int | np.integer) or num_clips < 1:
+        raise InvalidRequest(f"num_clips: expected an integer from 1 to {max_clips}, got {num_clips!r}")
+    if num_clips > max_clips:
+        raise TooManyClips(f"num_clips {num_clips} is over the limit of {max_clips} clips per request")
     return int(num_clips)
 
 
@@ -100,11 +96,8 @@ def make_inputs(
     skeleton: SkeletonSource,
     num_clips: int = 1,
     config: PreprocessConfig | None = None,
-    max_persons: int = DEFAULT_MAX_PERSONS,
-    max_frames: int = DEFAULT_MAX_FRAMES,
+    limits: Limits | None = None,
     timings: dict[str, float] | None = None,
-    max_skeleton_bytes: int = DEFAULT_MAX_SKELETON_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Inputs:
     """``{"imgs": [num_clips, 3, 8, R, R], "heatmaps": [num_clips, 17, 32, R/4, R/4]}``, float32.
 
@@ -112,12 +105,15 @@ def make_inputs(
     given, milliseconds are added to its ``"decode"`` (open + decode) and ``"preprocess"`` (the rest) keys.
     """
     cfg = config or PreprocessConfig()
-    check_num_clips(num_clips)  # before any work is spent on the item
+    lim = limits or Limits()
+    check_num_clips(num_clips, lim.max_clips)  # before any work is spent on the item
     clock = _Stopwatch(timings)
     with clock("preprocess"):
-        skel = load_skeleton(skeleton, max_persons=max_persons, max_frames=max_frames, max_bytes=max_skeleton_bytes)
+        skel = load_skeleton(
+            skeleton, max_persons=lim.max_persons, max_frames=lim.max_frames, max_bytes=lim.max_skeleton_bytes
+        )
     with clock("decode"):
-        vid = open_video(video, max_frames=max_frames, max_pixels=max_pixels)
+        vid = open_video(video, max_frames=lim.max_frames, max_pixels=lim.max_pixels)
     with vid:
         with clock("preprocess"):
             skel = fit_to_video(skel, vid.num_frames)

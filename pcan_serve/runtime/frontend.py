@@ -1,8 +1,8 @@
 """The half of inference that needs only the model's description, not its weights.
 
-Request checks, decode + preprocess (``prepare``), late fusion and the prediction output object
-(``format``). The HTTP API process runs this half alone (``Frontend(meta, ...)``): its model process holds
-the backend. :class:`~pcan_serve.runtime.Predictor` adds a backend for one-process use (CLI, library).
+Request checks, decode + preprocess (``prepare``), late fusion and the prediction object (``format``). The
+HTTP API process runs this half alone (``Frontend(meta, ...)``): its model process holds the backend.
+:class:`~pcan_serve.runtime.Predictor` adds a backend for one-process use (CLI, library).
 """
 
 from dataclasses import dataclass, field
@@ -14,10 +14,14 @@ import numpy as np
 from ..errors import InvalidRequest
 from ..model.scores import LATE, check_fusion_weights, fusion_name, with_late_fusion
 from ..model_io import ModelMeta
-from ..preprocess import check_num_clips, make_inputs
-from .output import success
+from ..preprocess import Limits, make_inputs
+from ..preprocess.pipeline import check_num_clips
+from .output import make_prediction
+from .prediction import Prediction, ServedModel
+from .request import PredictOptions
 
 FUSIONS = ("late", "fused")
+DEFAULT_TOP_K = 5
 
 
 @dataclass
@@ -37,33 +41,21 @@ class Frontend:
         self,
         meta: ModelMeta,
         backend_name: str,
+        limits: Limits | None = None,
         fusion_weights: tuple[float, float] | None = None,
-        max_frames: int | None = None,
-        max_persons: int | None = None,
-        max_skeleton_bytes: int | None = None,
-        max_pixels: int | None = None,
     ) -> None:
         self.meta = meta
         self.config = meta.config
         self.backend_name = backend_name
+        self.limits = limits or Limits()
         self.fusion_weights = check_fusion_weights(fusion_weights or meta.fusion_weights)
-        limits = {
-            "max_frames": max_frames,
-            "max_pixels": max_pixels,
-            "max_persons": max_persons,
-            "max_skeleton_bytes": max_skeleton_bytes,
-        }
-        self.limits = {k: v for k, v in limits.items() if v}
-
-    @property
-    def model_info(self) -> dict[str, Any]:
-        return {
-            "name": f"pcan-{self.config.name}",
-            "backend": self.backend_name,
-            "weights": self.meta.weights,
-            "fused_head": self.meta.fused_head,
-            "calibrated": self.meta.calibrated,
-        }
+        self.served_model = ServedModel(
+            name=f"pcan-{self.config.name}",
+            backend=backend_name,
+            weights=meta.weights,
+            fused_head=meta.fused_head,
+            calibrated=meta.calibrated,
+        )
 
     def check_request(self, top_k: int | None = None, fusion: str | None = None, num_clips: int | None = None) -> None:
         """Validate the request parameters given (None: not part of this request) before any decoding."""
@@ -75,32 +67,38 @@ class Frontend:
         if fusion == "fused" and not self.meta.fused_head:
             raise InvalidRequest("fusion 'fused' needs a trained fused head; this model has none (use 'late')")
         if num_clips is not None:
-            check_num_clips(num_clips)
+            check_num_clips(num_clips, self.limits.max_clips)
 
-    def default_top_k(self, wanted: int = 5) -> int:
-        return min(wanted, len(self.config.class_names))
+    def check(self, options: PredictOptions) -> PredictOptions:
+        """``options`` held against this model and the limits (before any decoding); top_k filled in."""
+        top_k = self.top_k_or_default(options.top_k)
+        self.check_request(top_k=top_k, fusion=options.fusion, num_clips=options.num_clips)
+        return options.model_copy(update={"top_k": top_k})
+
+    def top_k_or_default(self, top_k: int | None) -> int:
+        """``top_k`` as given, or 5 capped at the class count (a 4-class model lists 4)."""
+        return top_k if top_k is not None else min(DEFAULT_TOP_K, len(self.config.class_names))
 
     def prepare(self, video: Any, skeleton: Any, num_clips: int = 1, name: str | None = None) -> Prepared:
         """Decode and preprocess one item (``make_inputs`` checks ``num_clips`` before any work)."""
         timings: dict[str, float] = {}
         inputs = make_inputs(
-            video, skeleton, num_clips=num_clips, config=self.config.preprocess, timings=timings, **self.limits
+            video, skeleton, num_clips=num_clips, config=self.config.preprocess, limits=self.limits, timings=timings
         )
         label = name if name is not None else (str(video) if isinstance(video, (str, Path)) else "upload")
         return Prepared(label, inputs["imgs"], inputs["heatmaps"], timings)
 
-    def fuse(self, probs: dict[str, np.ndarray], fusion: str = "late") -> tuple[dict[str, np.ndarray], str, str]:
-        """Adds the late fusion (``model.scores``); returns the served key and its name."""
-        fused = fusion == "fused"
-        label = fusion_name(None if fused else self.fusion_weights)
-        return with_late_fusion(probs, self.fusion_weights), ("fused" if fused else LATE), label
-
     def format(
-        self, item: Prepared, probs: dict[str, np.ndarray], top_k: int = 5, fusion: str = "late"
-    ) -> dict[str, Any]:
-        """The prediction output object for one item's clip-averaged probabilities."""
+        self, item: Prepared, probs: dict[str, np.ndarray], top_k: int | None = None, fusion: str = "late"
+    ) -> Prediction:
+        """The prediction object for one item's clip-averaged probabilities (late fusion: ``model.scores``)."""
+        top_k = self.top_k_or_default(top_k)
         self.check_request(top_k=top_k, fusion=fusion)
-        fused, key, label = self.fuse(probs, fusion)
+        fused = fusion == "fused"
+        scores = with_late_fusion(probs, self.fusion_weights)
+        label = fusion_name(None if fused else self.fusion_weights)
         timing = {k: item.timing_ms.get(k, 0.0) for k in ("decode", "preprocess", "inference")}
         timing["total"] = sum(timing.values())
-        return success(item.name, fused, key, label, self.config.class_names, top_k, self.model_info, timing)
+        served = "fused" if fused else LATE
+        names = self.config.class_names
+        return make_prediction(item.name, scores, served, label, names, top_k, self.served_model, timing)

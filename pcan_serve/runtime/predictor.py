@@ -13,8 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..model_io import ModelSource
+from ..preprocess import Limits
 from .backends import Backend, open_backend
 from .frontend import Frontend, Prepared
+from .prediction import Failure, Prediction, Row
+from .request import PredictOptions
 
 
 class Predictor(Frontend):
@@ -24,11 +28,10 @@ class Predictor(Frontend):
         self,
         backend: Backend,
         batch_size: int = 8,
+        limits: Limits | None = None,
         fusion_weights: tuple[float, float] | None = None,
-        max_frames: int | None = None,
-        max_persons: int | None = None,
     ) -> None:
-        super().__init__(backend.meta, backend.name, fusion_weights, max_frames, max_persons)
+        super().__init__(backend.meta, backend.name, limits, fusion_weights)
         self.backend = backend
         self.batch_size = batch_size
 
@@ -38,6 +41,17 @@ class Predictor(Frontend):
     ) -> "Predictor":
         """A checkpoint (.pth), an ONNX model (.onnx), a TensorRT engine (.engine), or None (untrained)."""
         return cls(open_backend(path, preset=preset, device=device), **kwargs)
+
+    @classmethod
+    def open_checked(cls, source: ModelSource, device: str = "cpu", batch_size: int = 1) -> "Predictor":
+        """The model opened and run once on zeros (batch 1): how `pcan serve` and `pcan models import` check a
+        model before they rely on it, and the warm-up that keeps a server's first request from being slow."""
+        predictor = cls.from_path(source.path, preset=source.preset, device=device, batch_size=batch_size)
+        p = predictor.config.preprocess
+        imgs = np.zeros((1, 3, p.clip_len_rgb, p.resize, p.resize), np.float32)
+        heatmaps = np.zeros((1, 17, p.clip_len_pose, p.heatmap_size, p.heatmap_size), np.float32)
+        predictor.infer([Prepared("warm-up", imgs, heatmaps)])
+        return predictor
 
     def infer(self, items: list[Prepared]) -> list[dict[str, np.ndarray]]:
         """Every clip of every item, in forwards of ``batch_size`` clips; each item's clip scores are averaged.
@@ -69,16 +83,29 @@ class Predictor(Frontend):
                 return [exc]
             return [self.infer_isolated([item])[0] for item in items]
 
+    def answer(self, items: list[Prepared], options: PredictOptions) -> list[Row]:
+        """Each prepared item's prediction, or its :class:`Failure` when it alone broke inference or formatting."""
+        rows: list[Row] = []
+        for item, probs in zip(items, self.infer_isolated(items), strict=True):
+            try:
+                if isinstance(probs, Exception):
+                    raise probs
+                rows.append(self.format(item, probs, top_k=options.top_k, fusion=options.fusion))
+            except Exception as exc:
+                rows.append(Failure.of(item.name, exc))
+        return rows
+
     def predict(
         self,
         video: Any,
         skeleton: Any,
-        top_k: int = 5,
+        top_k: int | None = None,
         num_clips: int = 1,
         fusion: str = "late",
         name: str | None = None,
-    ) -> dict[str, Any]:
-        """Classify one video; a bad input raises a typed :class:`~pcan_serve.errors.PCANError`."""
+    ) -> Prediction:
+        """Classify one video (``top_k`` default: 5, or the class count when smaller); a bad input raises a
+        typed :class:`~pcan_serve.errors.PCANError`."""
         self.check_request(top_k=top_k, fusion=fusion)
         item = self.prepare(video, skeleton, num_clips=num_clips, name=name)
         return self.format(item, self.infer([item])[0], top_k=top_k, fusion=fusion)

@@ -1,0 +1,94 @@
+"""The prediction object, defined once: what ``Predictor.predict`` returns, one ``pcan predict`` output row and one
+``POST /predict`` response body. The HTTP OpenAPI schema, the CLI's CSV columns and the field table in
+docs/formats.md are all derived from these models, so a field added here appears in each of them.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import PCANError
+
+
+class Contract(BaseModel):
+    """Frozen, no unknown fields; serialised without the optional fields a request did not ask for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types, optional fields that are None left out (what the CLI writes and HTTP answers)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class ClassScore(Contract):
+    label: int = Field(description="Class index (NTU-60 order).")
+    name: str = Field(description="Class name.")
+    score: float = Field(description="Probability (temperature-scaled when the model is calibrated).")
+
+
+TopK = Annotated[list[ClassScore], Field(description="Best classes, most probable first.")]
+
+
+class BranchScores(Contract):
+    top_k: TopK
+
+
+class ServedModel(Contract):
+    """Which model answered."""
+
+    name: str = Field(description="`pcan-<preset>`, e.g. `pcan-ntu60`.")
+    backend: Literal["torch", "onnxruntime", "tensorrt"] = Field(description="Runtime that ran the forward pass.")
+    weights: Literal["trained", "untrained"] = Field(
+        description="`untrained`: no model was given and seeded untrained weights answered (meaningless answers)."
+    )
+    fused_head: bool = Field(description="The fused head is trained (else `branches.fused` is absent).")
+    calibrated: bool = Field(description="Scores are temperature-scaled per branch (`pcan calibrate`).")
+
+
+class Timing(Contract):
+    """Milliseconds per stage of this item."""
+
+    decode: float = Field(0.0, description="Opening and decoding the sampled frames.")
+    preprocess: float = Field(0.0, description="Skeleton parsing, cropping, resizing, heatmaps.")
+    inference: float = Field(0.0, description="This item's share of its batch's forward passes.")
+    total: float = Field(0.0, description="Sum of the stages.")
+
+
+class Prediction(Contract):
+    """One video's answer: the served prediction, its top-k, each branch's top-k, the model and the timings."""
+
+    video: str = Field(description="The video's path (CLI) or the uploaded file's name (HTTP).")
+    ok: Literal[True] = Field(True, description="Always true for a prediction; false rows are failures.")
+    prediction: ClassScore = Field(description="The served fusion's best class.")
+    fusion: str = Field(description="What was served: `late_R:P` (late fusion with weights rgb:pose) or `fused`.")
+    top_k: TopK
+    branches: dict[Literal["rgb", "pose", "fused"], BranchScores] = Field(
+        description="Per-branch best classes: `rgb`, `pose`, and `fused` when the fused head is trained."
+    )
+    model: ServedModel
+    timing_ms: Timing
+
+
+class ErrorBody(Contract):
+    type: str = Field(description="The error's kind, e.g. InvalidSkeleton, InvalidVideo, PayloadTooLarge.")
+    message: str = Field(description="What was wrong with which input, in words.")
+
+
+class Failure(Contract):
+    """One item that could not be answered; a run goes on past it."""
+
+    video: str = Field(description="The video's path or file name.")
+    ok: Literal[False] = Field(False, description="Always false for a failure.")
+    error: ErrorBody
+
+    @classmethod
+    def of(cls, video: str, error: BaseException) -> "Failure":
+        """A typed pcan error by its type and message; anything else by its exception type (still one item)."""
+        if isinstance(error, PCANError):
+            kind, message = error.type, str(error)
+        else:
+            kind, message = type(error).__name__, str(error) or repr(error)
+        return cls(video=video, error=ErrorBody(type=kind, message=message))
+
+
+Row = Prediction | Failure
