@@ -100,3 +100,29 @@ def test_oversize_json_is_refused_before_parsing(tmp_path):
     with pytest.raises(PayloadTooLarge):
         load_skeleton(path.read_bytes(), max_bytes=2**20)
     assert load_skeleton(path, max_bytes=4 * 2**20).keypoint.shape == (1, T, 17, 2)  # under the cap: parsed
+
+
+def test_a_skeleton_of_empty_lists_is_refused_before_it_is_parsed():
+    """20 MiB of ``[]``: ~7 million lists that json.loads would build; the structural pre-scan refuses it first."""
+    raw = b'{"keypoint": [' + b"[]," * ((20 * 2**20 - 20) // 3) + b"[]]}"
+    tracemalloc.start()
+    with pytest.raises(InvalidSkeleton, match=r"more than \d+ values .*PCAN_MAX_PERSONS"):
+        load_skeleton(raw)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_the_largest_skeleton_the_limits_accept_passes_the_pre_scan():
+    persons, frames = 2, 300
+    s = {
+        "keypoint": np.ones((persons, frames + 2, 17, 2)).tolist(),
+        "keypoint_score": np.ones((persons, frames + 2, 17)).tolist(),
+        "img_shape": [120, 160],
+        "frame_dir": "S001C001P001R001A001",
+        "label": 0,
+    }
+    skel = load_skeleton(json.dumps(s).encode(), max_persons=persons, max_frames=frames)
+    assert skel.keypoint.shape == (persons, frames + 2, 17, 2)
+    with pytest.raises(InvalidSkeleton, match="more than"):  # twice what one person may have: refused unparsed
+        load_skeleton(json.dumps(s).encode(), max_persons=1, max_frames=frames)

@@ -23,7 +23,16 @@ class ClientClosed(PCANError):
 
 
 class ServiceUnavailable(PCANError):
-    """The model is not ready, or cannot take the request within the latency budget; retry later."""
+    """The model is not ready, or cannot take the request within the latency budget; retry after
+    ``retry_after_s`` seconds (the answer's ``Retry-After`` header)."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
+class UploadTimeout(PCANError):
+    """The upload did not arrive within the server's time limit (PCAN_TIMEOUT_S, counted from the request's start)."""
 
 
 class RequestTimeout(PCANError):
@@ -40,6 +49,7 @@ STATUSES: tuple[tuple[type[PCANError], int], ...] = (
     (FrameTooLarge, 413),
     (InvalidVideo, 422),
     (InvalidSkeleton, 422),
+    (UploadTimeout, 408),
     (ClientClosed, 499),
     (ServiceUnavailable, 503),
     (BackendUnavailable, 503),

@@ -8,7 +8,7 @@ stops the server at start with a message naming the variable (:func:`load_settin
 import os
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..errors import PCANError
@@ -29,6 +29,7 @@ CPU_BATCH = 8  # clips per forward and requests per adaptive batch on the CPU: a
 # ... and on a GPU, where a forward of 8 clips (fp16, H200) took 23 ms and used about 5 % of the fp16 peak: larger
 # batches raise the throughput; 32 is a guess until `pcan bench --device cuda --batch-sizes 1,8,32,64` has measured it.
 GPU_BATCH = 32
+DEFAULT_BUDGET_S = 30  # below PCAN_TIMEOUT_S: the margin absorbs a wrong estimate before the deadline's 504
 MiB = 2**20
 
 
@@ -49,8 +50,7 @@ class ServiceSettings(BaseSettings):
     preset: str | None = Field(None, description="Preset of untrained weights or of a checkpoint without config.")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto | cpu | cuda | cuda:N.")
     batch_size: AsciiInt | None = Field(None, ge=1, description="Clips per forward [default: 8 on a CPU, 32 on a GPU].")
-    max_batch: AsciiInt | None = Field(None, ge=2, description="Requests per adaptive batch [default: as batch_size].")
-    max_latency_ms: AsciiInt = Field(30_000, ge=1, description="Adaptive batching's wait and run budget.")
+    max_batch: AsciiInt | None = Field(None, ge=2, description="Requests per model batch [default: as batch_size].")
     max_upload_mb: AsciiInt = Field(200, ge=1, description="Request body (MiB).")
     max_skeleton_mb: AsciiInt = Field(DEFAULT_MAX_SKELETON_BYTES // MiB, ge=1, description="Skeleton file (MiB).")
     max_frames: AsciiInt = Field(DEFAULT_MAX_FRAMES, ge=1, description="Video (and skeleton) frames.")
@@ -61,12 +61,26 @@ class ServiceSettings(BaseSettings):
     decode_threads: AsciiInt | None = Field(None, ge=1, description="Videos decoded at once per API process.")
     torch_threads: AsciiInt | None = Field(None, ge=1, description="Intra-op threads of the torch backend.")
     timeout_s: AsciiInt = Field(120, ge=1, description="Every request ends within it (upload to answer).")
+    latency_budget_s: AsciiInt | None = Field(
+        None, ge=1, description="A request is admitted when it can finish within it [default: 30, at most timeout_s]."
+    )
+    max_queue: AsciiInt = Field(64, ge=1, description="POST /predict requests at once per API process.")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> "ServiceSettings":
         if self.decode_threads is None:
             object.__setattr__(self, "decode_threads", default_decode_threads(self.api_workers))
+        if self.latency_budget_s is None:
+            object.__setattr__(self, "latency_budget_s", min(DEFAULT_BUDGET_S, self.timeout_s))
         return self
+
+    @field_validator("latency_budget_s")
+    @classmethod
+    def _within_timeout(cls, value: int | None, info: ValidationInfo) -> int | None:
+        timeout = info.data.get("timeout_s")
+        if value is not None and timeout is not None and value > timeout:
+            raise ValueError(f"must not exceed PCAN_TIMEOUT_S ({timeout})")
+        return value
 
     @property
     def on_gpu(self) -> bool:
