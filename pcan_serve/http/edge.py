@@ -3,6 +3,8 @@
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +14,8 @@ from starlette.responses import JSONResponse, RedirectResponse
 
 from ..errors import PCANError
 from ..runtime.prediction import Failure
+from .admission import IN_FLIGHT, REJECTIONS
+from .deadline import ARRIVED
 from .errors import ServiceUnavailable, status_of
 from .form import check_headers
 from .openapi import patch_spec
@@ -22,8 +26,8 @@ REWRITTEN = {404: ("NotFound", "no such route: {path}"), 405: ("MethodNotAllowed
 
 OUTCOMES = bentoml.metrics.Counter(
     name="pcan_requests",
-    documentation="POST /predict answers by outcome: ok, client_error (4xx), client_closed (the client left, "
-    "nginx's 499), overloaded (503), timeout (504), server_error (500)",
+    documentation="POST /predict answers by outcome: ok, client_error (4xx), upload_timeout (408), client_closed "
+    "(the client left, nginx's 499), overloaded (503), timeout (504), server_error (500)",
     labelnames=["outcome"],
 )
 
@@ -38,11 +42,13 @@ def error_response(exc: BaseException) -> JSONResponse:
         exc = ServiceUnavailable("the model is overloaded; retry later")
     if isinstance(exc, PCANError):
         status = status_of(exc)
-        outcome = {499: "client_closed", 503: "overloaded", 504: "timeout"}.get(status, "client_error")
+        outcome = {408: "upload_timeout", 499: "client_closed", 503: "overloaded", 504: "timeout"}
         if status == 499:
             logger.info("POST /predict: %s", exc)
-        count(outcome)
-        return JSONResponse({"error": Failure.of("", exc).error.to_dict()}, status_code=status)
+        count(outcome.get(status, "client_error"))
+        retry = exc.retry_after_s if isinstance(exc, ServiceUnavailable) else 1
+        headers = {"Retry-After": str(retry)} if status == 503 else None
+        return JSONResponse({"error": Failure.of("", exc).error.to_dict()}, status_code=status, headers=headers)
     logger.error("POST /predict failed", exc_info=exc)
     count("server_error")
     body = {"type": "InternalError", "message": f"{type(exc).__name__}: see the server log"}
@@ -50,21 +56,43 @@ def error_response(exc: BaseException) -> JSONResponse:
 
 
 class PredictGate:
-    """ASGI middleware: a non-multipart or declared-oversize POST /predict gets pcan's error body at once
-    (before BentoML's own content-type handling, which answers some media types in its own format)."""
+    """ASGI middleware for POST /predict: stamps the request's arrival (its deadline counts from it); refuses at
+    once, before reading the body, a request over ``max_queue`` in progress in this process (503 with
+    ``Retry-After``), a non-multipart body or a declared-oversize one (before BentoML's own content-type handling,
+    which answers some media types in its own format).
 
-    def __init__(self, app: Any, path: str, max_bytes: int) -> None:
-        self.app, self.path, self.max_bytes = app, path, max_bytes
+    BentoML's ``traffic.max_concurrency`` would cap requests too, but it answers 429 ``{"error": "Too many
+    requests"}`` from outside the service's middleware, where pcan cannot give it the documented shape."""
+
+    def __init__(self, app: Any, path: str, max_bytes: int, max_queue: int, retry_after_s: Callable[[], int]) -> None:
+        self.app, self.path, self.max_bytes, self.max_queue = app, path, max_bytes, max_queue
+        self.retry_after_s = retry_after_s
+        self.active = 0
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            try:
-                check_headers(headers, self.max_bytes)
-            except PCANError as exc:
-                await error_response(exc)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        scope[ARRIVED] = time.monotonic()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            check_headers(headers, self.max_bytes)
+            if self.active >= self.max_queue:
+                REJECTIONS.labels(reason="queue_full").inc()
+                raise ServiceUnavailable(
+                    f"{self.active} requests are in progress, the most this server takes (PCAN_MAX_QUEUE)",
+                    self.retry_after_s(),
+                )
+        except PCANError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        self.active += 1
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+            IN_FLIGHT.dec()
 
 
 class ApiEdge:

@@ -2,7 +2,8 @@
 
 Only uploaded bytes are used: text where a file belongs is rejected (BentoML's own file fields would fetch
 a URL given as text), no field can name a server path, and the video is written under a fresh 0700
-directory that is removed when the request ends. Every problem raises a typed ``PCANError``.
+directory that is removed when the request ends. Every problem raises a typed ``PCANError``; an upload still
+incomplete at the request's deadline ends with ``UploadTimeout`` (408), so a slow sender holds nothing longer.
 """
 
 import re
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -21,7 +23,8 @@ from starlette.requests import ClientDisconnect, Request
 from ..errors import EmptyVideo, InvalidRequest, InvalidSkeleton, MissingInput, PayloadTooLarge
 from ..preprocess.skeleton_io import check_size
 from ..runtime.request import PredictOptions
-from .errors import ClientClosed
+from .deadline import Wanted
+from .errors import ClientClosed, UploadTimeout
 
 FILE_FIELDS = ("video", "skeleton")
 OPTION_FIELDS = tuple(PredictOptions.model_fields)
@@ -38,6 +41,7 @@ class PredictRequest:
     video_path: Path
     skeleton: bytes
     options: PredictOptions
+    wanted: Wanted
 
     def close(self) -> None:
         shutil.rmtree(self.video_path.parent, ignore_errors=True)
@@ -109,9 +113,21 @@ def _one_file(form: Mapping, name: str) -> UploadFile:
     return value
 
 
-async def read_predict_form(request: Request, max_bytes: int, max_skeleton_bytes: int) -> PredictRequest:
-    """Parse and check the form; the caller must ``close()`` the result."""
+async def read_predict_form(
+    request: Request, max_bytes: int, max_skeleton_bytes: int, wanted: Wanted
+) -> PredictRequest:
+    """Parse and check the form before ``wanted``'s deadline; the caller must ``close()`` the result."""
     check_headers(request.headers, max_bytes)
+    try:
+        with anyio.fail_after(wanted.left_s()):
+            return await _read_form(request, max_bytes, max_skeleton_bytes, wanted)
+    except TimeoutError:
+        raise UploadTimeout(
+            f"the upload did not arrive within {wanted.timeout_s} s of the request's start (PCAN_TIMEOUT_S)"
+        ) from None
+
+
+async def _read_form(request: Request, max_bytes: int, max_skeleton_bytes: int, wanted: Wanted) -> PredictRequest:
     parser = MultiPartParser(
         request.headers,
         _capped(request.stream(), max_bytes),
@@ -154,7 +170,7 @@ async def read_predict_form(request: Request, max_bytes: int, max_skeleton_bytes
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return PredictRequest(name, path, skeleton_bytes, options)
+        return PredictRequest(name, path, skeleton_bytes, options, wanted)
     finally:
         await form.close()
 

@@ -2,26 +2,30 @@
 
 Two services, one per stage, each in its own process under ``bentoml serve``:
 
-* ``PCANService`` (the entry point) parses the upload, decodes and preprocesses it in a thread (the event
-  loop stays free), and formats the prediction object. It never loads weights.
-* ``PCANModel`` (a dependency) holds the model and runs ``Predictor.infer`` on adaptive batches that
-  BentoML assembles from concurrent requests.
+* ``PCANService`` (the entry point) parses the upload, estimates its cost from the headers and admits it or refuses
+  it at once (``admission``), decodes and preprocesses it in a thread (the event loop stays free), sends its clips
+  to the model a chunk at a time (``dispatch``), and formats the prediction object. It never loads weights.
+* ``PCANModel`` (a dependency) holds the model and runs chunks of every request's clips in greedy batches
+  (``batcher``): requests take turns clip by clip.
 
-Importing this module only reads the settings that BentoML's decorators declare (workers, batching, timeouts)
-and which stored model a Bento carries; the work of starting (checking the model, patching BentoML's client,
-tuning the allocator) runs in the deployment and start-up hooks.
+Every request has one deadline, PCAN_TIMEOUT_S from its arrival (``deadline``), over upload, decoding and inference;
+work for a request past it, or whose client has gone, is dropped before it reaches the model. Importing this module
+only reads the settings that BentoML's decorators declare (workers, timeouts) and which stored model a Bento
+carries; the work of starting (checking the model, patching BentoML's client, tuning the allocator) runs in the
+deployment and start-up hooks.
 """
 
-import asyncio
 import os
+import socket
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import anyio
 import anyio.to_thread
 import bentoml
-import numpy as np
+import psutil
 from pydantic import Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
@@ -30,16 +34,24 @@ from ..errors import PCANError
 from ..model_io import ModelMeta
 from ..runtime import Frontend, PredictOptions, Prepared
 from . import allocator, bentoml_compat
+from .admission import Admission, Rates
+from .batcher import Batcher
+from .cost import estimate
+from .deadline import Wanted, arrival
+from .dispatch import run_clips
 from .edge import ApiEdge, PredictGate, count, error_response, logger
-from .errors import RequestTimeout
 from .form import PredictRequest, read_predict_form
 from .settings import load_settings
-from .source import CHECKED_ENV, check_served, open_served, store_tag
+from .source import CHECKED_ENV, check_served, clip_seconds, open_served, store_tag
+from .watch import ModelWatch
+from .wire import ModelInput, ModelOutput
 
 SETTINGS = load_settings()
 STORE_TAG = store_tag(SETTINGS)
 TIMEOUT_MARGIN_S = 15  # BentoML's own timeouts fire after pcan's, whose answer has the JSON error shape
 TRAFFIC = {"timeout": SETTINGS.timeout_s + TIMEOUT_MARGIN_S}
+# This API process's admitted work; the request gate (middleware) and the service share it.
+ADMISSION = Admission(SETTINGS.latency_budget_s, SETTINGS.decode_threads, SETTINGS.api_workers, Rates(clip_s=1.0))
 
 STAGE_SECONDS = bentoml.metrics.Histogram(
     name="pcan_stage_duration_seconds",
@@ -62,9 +74,10 @@ class _Upload(bentoml.IODescriptor):
 
     @classmethod
     async def from_http_request(cls, request: Request, serde: Any) -> "_Upload":
+        wanted = Wanted(arrival(request.scope), SETTINGS.timeout_s, request.is_disconnected)
         try:
             upload: PredictRequest | PCANError = await read_predict_form(
-                request, SETTINGS.max_upload_bytes, SETTINGS.limits.max_skeleton_bytes
+                request, SETTINGS.max_upload_bytes, SETTINGS.limits.max_skeleton_bytes, wanted
             )
         except PCANError as exc:
             upload = exc
@@ -79,28 +92,9 @@ PredictForm = create_model(
 )
 
 
-class ModelInput(bentoml.IODescriptor):
-    """One request's clips, as ``Frontend.prepare`` made them."""
-
-    imgs: np.ndarray
-    heatmaps: np.ndarray
-
-
-class ModelOutput(bentoml.IODescriptor):
-    """Clip-averaged probabilities, one row per branch, or the error that item met."""
-
-    branches: list[str] = []
-    probs: np.ndarray = Field(default_factory=lambda: np.zeros((0, 0), np.float32))  # [branches, classes]
-    inference_ms: float = 0.0
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, np.ndarray]:
-        return dict(zip(self.branches, self.probs, strict=True))
-
-
 @bentoml.service(name="pcan-model", workers=1, traffic=TRAFFIC)
 class PCANModel:
-    """The model, on the GPU when there is one; batches come from BentoML's adaptive batching."""
+    """The model, on the GPU when there is one; chunks of clips from every request, batched by ``Batcher``."""
 
     if STORE_TAG:
         stored_model = bentoml.models.BentoModel(STORE_TAG)
@@ -118,30 +112,37 @@ class PCANModel:
 
             torch.set_num_threads(SETTINGS.torch_threads)
         self.predictor, self.source = open_served(SETTINGS, self.stored_model if STORE_TAG else None)
+        self.clip_s = clip_seconds(self.predictor)
+        self.batcher = Batcher(self.predictor.infer_isolated, SETTINGS.clips_per_forward, SETTINGS.requests_per_batch)
         backend = self.predictor.backend
-        logger.info("serving %s (%s on %s, %s)", self.source, backend.name, backend.device, self.predictor.meta.weights)
+        logger.info(
+            "serving %s (%s on %s, %s; %.3f s a clip)",
+            self.source,
+            backend.name,
+            backend.device,
+            self.predictor.meta.weights,
+            self.clip_s,
+        )
 
     @bentoml.api
     def describe(self) -> dict[str, Any]:
-        """What the API service needs to preprocess for this model and to describe it."""
+        """What the API service needs to preprocess for this model, to describe it, to watch this process (pid, start
+        time, host) and to start counting its rate."""
         backend = self.predictor.backend
-        return {"meta": self.predictor.meta.to_json(), "backend": backend.name, "device": backend.device}
+        return {
+            "meta": self.predictor.meta.to_json(),
+            "backend": backend.name,
+            "device": backend.device,
+            "pid": os.getpid(),
+            "started": psutil.Process().create_time(),
+            "host": socket.gethostname(),
+            "clip_s": self.clip_s,
+        }
 
-    @bentoml.api(batchable=True, max_batch_size=SETTINGS.requests_per_batch, max_latency_ms=SETTINGS.max_latency_ms)
-    def infer(self, items: list[ModelInput]) -> list[ModelOutput]:
-        """One forward pass over every clip of the batch; only an item that breaks its batch fails."""
-        prepared = [Prepared(str(i), it.imgs, it.heatmaps) for i, it in enumerate(items)]
-        outputs = []
-        for item, probs in zip(prepared, self.predictor.infer_isolated(prepared), strict=True):
-            if isinstance(probs, Exception):
-                logger.error("inference failed", exc_info=probs)
-                outputs.append(ModelOutput(error=f"{type(probs).__name__}: {probs}"))
-            else:
-                stacked = np.stack(list(probs.values()))
-                outputs.append(
-                    ModelOutput(branches=list(probs), probs=stacked, inference_ms=item.timing_ms["inference"])
-                )
-        return outputs
+    @bentoml.api
+    async def infer(self, chunk: ModelInput) -> ModelOutput:
+        """One chunk of one request's clips, answered once its turn in a batch has come (or dropped unrun)."""
+        return await self.batcher.submit(chunk)
 
 
 @bentoml.service(name="pcan", workers=SETTINGS.api_workers, traffic=TRAFFIC)
@@ -153,7 +154,7 @@ class PCANService:
     def __init__(self) -> None:
         self._limiter = anyio.CapacityLimiter(SETTINGS.decode_threads)
         self._frontend: Frontend | None = None
-        self._lock = asyncio.Lock()
+        self.watch = ModelWatch(lambda: self.model.to_async.describe())
 
     @bentoml.on_startup
     def tune_process(self) -> None:
@@ -162,23 +163,23 @@ class PCANService:
         bentoml_compat.apply()
         allocator.limit_retention()
 
-    async def _engine(self) -> Frontend:
-        """Preprocessing and formatting for the served model, built from its description (asked once)."""
+    @bentoml.on_startup
+    async def watch_model(self) -> None:
+        """Watch the model worker from the start: /readyz and every request know at once whether it is up."""
+        self.watch.start()
+
+    def _engine(self) -> Frontend:
+        """Preprocessing and formatting for the served model, built from its description; 503 while it is down."""
+        info = self.watch.require()
         if self._frontend is None:
-            async with self._lock:
-                if self._frontend is None:
-                    info = await self.model.to_async.describe()
-                    meta = ModelMeta.from_json(info["meta"], "the model service")
-                    self._frontend = Frontend(meta, info["backend"], SETTINGS.limits)
+            meta = ModelMeta.from_json(info["meta"], "the model service")
+            self._frontend = Frontend(meta, info["backend"], SETTINGS.limits)
+            ADMISSION.rates.clip_s = float(info["clip_s"])
         return self._frontend
 
     async def __is_ready__(self) -> bool:
-        try:
-            await self._engine()
-        except Exception as exc:  # the model service is still loading (or failed to)
-            logger.debug("not ready: %s", exc)
-            return False
-        return True
+        self.watch.start()
+        return self.watch.alive()
 
     @bentoml.api(route="/predict", input_spec=PredictForm)
     async def predict(self, upload: PredictRequest | PCANError, **documented: Any) -> dict[str, Any]:
@@ -188,11 +189,10 @@ class PCANService:
             return error_response(upload)  # type: ignore[return-value]
         with upload:
             try:
-                with anyio.fail_after(SETTINGS.timeout_s):
+                with anyio.fail_after(upload.wanted.left_s()):
                     result, item = await self._predict(upload)
             except TimeoutError:
-                timeout = RequestTimeout(f"the request did not finish within {SETTINGS.timeout_s} s (PCAN_TIMEOUT_S)")
-                return error_response(timeout)  # type: ignore[return-value]
+                return error_response(upload.wanted.expired())  # type: ignore[return-value]
             except Exception as exc:
                 return error_response(exc)  # type: ignore[return-value]
         count("ok")
@@ -202,20 +202,40 @@ class PCANService:
         return result
 
     async def _predict(self, upload: PredictRequest) -> tuple[dict[str, Any], Prepared]:
-        frontend = await self._engine()
+        frontend = self._engine()
         options = frontend.check(upload.options)
-        item = await anyio.to_thread.run_sync(self._prepare, frontend, upload, options, limiter=self._limiter)
-        [out] = await self.model.to_async.infer([ModelInput(imgs=item.imgs, heatmaps=item.heatmaps)])
-        if out.error is not None:
-            raise RuntimeError(out.error)
-        item.timing_ms["inference"] = out.inference_ms
-        prediction = frontend.format(item, out.as_dict(), top_k=options.top_k, fusion=options.fusion)
+        cost = await anyio.to_thread.run_sync(
+            estimate, upload.video_path, upload.skeleton, options.num_clips, SETTINGS.limits
+        )
+        ticket = ADMISSION.admit(cost, upload.wanted.arrived)  # 503 now if it cannot finish within the budget
+        try:
+            async with self._limiter:
+                await upload.wanted.check()
+                begin = time.perf_counter()
+                item = await anyio.to_thread.run_sync(self._prepare, frontend, upload, options)
+            ADMISSION.prepared(ticket, time.perf_counter() - begin)
+            probs, model_ms = await run_clips(
+                self._infer, item, SETTINGS.clips_per_forward, upload.wanted, partial(ADMISSION.ran, ticket)
+            )
+        finally:
+            ADMISSION.release(ticket)
+        item.timing_ms["inference"] = model_ms
+        prediction = frontend.format(item, probs, top_k=options.top_k, fusion=options.fusion)
         return prediction.to_dict(), item
+
+    async def _infer(self, chunk: ModelInput) -> ModelOutput:
+        return await self.watch.call(self.model.to_async.infer, chunk=chunk)
 
     @staticmethod
     def _prepare(frontend: Frontend, upload: PredictRequest, options: PredictOptions) -> Prepared:
         return frontend.prepare(upload.video_path, upload.skeleton, num_clips=options.num_clips, name=upload.video_name)
 
 
-PCANService.add_asgi_middleware(PredictGate, path="/predict", max_bytes=SETTINGS.max_upload_bytes)
+PCANService.add_asgi_middleware(
+    PredictGate,
+    path="/predict",
+    max_bytes=SETTINGS.max_upload_bytes,
+    max_queue=SETTINGS.max_queue,
+    retry_after_s=ADMISSION.retry_after_s,
+)
 PCANService.add_asgi_middleware(ApiEdge)

@@ -5,11 +5,14 @@ starts, and a bare ``bentoml serve`` (a Bento, a container) in the service's dep
 before any worker starts.
 """
 
+import time
 from typing import Any
+
+import numpy as np
 
 from ..errors import BackendUnavailable
 from ..model_io import ModelSource
-from ..runtime import Predictor
+from ..runtime import Predictor, Prepared
 from .settings import UNTRAINED, ServiceSettings
 from .store import artifact_path, find_model
 
@@ -48,6 +51,16 @@ def open_served(settings: ServiceSettings, stored: Any = None) -> tuple[Predicto
     source = served_source(settings, stored)
     predictor = Predictor.open_checked(source, settings.device, settings.clips_per_forward)
     return predictor, str(stored.tag) if stored is not None else source.describe()
+
+
+def clip_seconds(predictor: Predictor) -> float:
+    """One clip's forward time, after the warm-up (``open_checked``): the service rate admission starts from."""
+    p = predictor.config.preprocess
+    imgs = np.zeros((1, 3, p.clip_len_rgb, p.resize, p.resize), np.float32)
+    heatmaps = np.zeros((1, 17, p.clip_len_pose, p.heatmap_size, p.heatmap_size), np.float32)
+    start = time.perf_counter()
+    predictor.infer([Prepared("rate", imgs, heatmaps)])
+    return time.perf_counter() - start
 
 
 def check_served(settings: ServiceSettings) -> str:

@@ -37,6 +37,7 @@ class CpuDecoder:
             stream = container.streams.best("video")
             width, height = stream.codec_context.width, stream.codec_context.height
             check_pixels(name, width, height, max_pixels)
+            self.header_pixels = width * height
             if stream.frames > max_frames:
                 raise VideoTooLong(f"video: {stream.frames} frames, at most {max_frames} are accepted")
             self.fps = float(stream.average_rate or stream.guessed_rate or 0)

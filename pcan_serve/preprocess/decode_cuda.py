@@ -62,6 +62,7 @@ class CudaDecoder:
         except Exception as exc:  # PyNvVideoCodec raises RuntimeError/ValueError on what it cannot open
             raise InvalidVideo(f"video: {name} cannot be decoded as a video ({reason(exc)})") from None
         check_pixels(name, int(meta.width), int(meta.height), max_pixels)
+        self.header_pixels = int(meta.width) * int(meta.height)
         if self.num_frames > max_frames:
             raise VideoTooLong(f"video: {self.num_frames} frames, at most {max_frames} are accepted")
         if self.num_frames == 0:

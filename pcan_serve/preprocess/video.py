@@ -50,6 +50,7 @@ class Video:
         decoder = CudaDecoder if _device == "cuda" and isinstance(file, str) else CpuDecoder
         self._decoder = decoder(file, name, max_frames, max_pixels)
         self.name, self.num_frames, self.fps = name, self._decoder.num_frames, self._decoder.fps
+        self.header_pixels = self._decoder.header_pixels  # pixels per frame as declared: a cost estimate, not trusted
         self._shape: tuple[int, int] | None = None
 
     def frames(self, indices: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:

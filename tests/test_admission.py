@@ -1,0 +1,130 @@
+"""Admission control and the model's chunk scheduler without a server: the decisions, with a clock and a model
+that the test drives."""
+
+import asyncio
+import math
+import time
+
+import numpy as np
+import pytest
+
+from pcan_serve.http.admission import Admission, Cost, Rates
+from pcan_serve.http.batcher import Batcher
+from pcan_serve.http.errors import ServiceUnavailable
+from pcan_serve.http.wire import ModelInput
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def admission(budget_s: float = 10, clip_s: float = 1.0, threads: int = 2, share: int = 1) -> Admission:
+    return Admission(budget_s, threads, share, Rates(clip_s=clip_s, pixel_s=1e-6), clock=Clock())
+
+
+def test_work_that_fits_the_budget_is_admitted_and_the_rest_refused_with_retry_after():
+    adm = admission(budget_s=10, clip_s=1.0)
+    now = adm.clock()
+    first = adm.admit(Cost(clips=4, pixels=0), now)
+    adm.admit(Cost(clips=4, pixels=0), now)  # 8 s of work: within 10 s
+    with pytest.raises(ServiceUnavailable, match="PCAN_LATENCY_BUDGET_S") as refused:
+        adm.admit(Cost(clips=4, pixels=0), now)  # 12 s
+    assert refused.value.retry_after_s == 2
+    adm.ran(first, 4, 1.0)
+    adm.release(first)
+    adm.admit(Cost(clips=4, pixels=0), now)  # room again
+
+
+def test_a_request_alone_over_the_budget_is_refused():
+    adm = admission(budget_s=10, clip_s=2.0)
+    with pytest.raises(ServiceUnavailable, match="needs about 20 s"):
+        adm.admit(Cost(clips=10, pixels=0), adm.clock())
+    assert not adm.tickets
+
+
+def test_new_work_may_not_push_an_earlier_request_past_its_budget():
+    """A request admitted 8 s ago has 2 s of its budget left: 1 s of new work fits, 3 s does not, though the new
+    request's own budget (10 s) would hold it."""
+    adm = admission(budget_s=10, clip_s=1.0)
+    clock = adm.clock
+    old = adm.admit(Cost(clips=1, pixels=0), clock())
+    clock.now += 8
+    with pytest.raises(ServiceUnavailable):
+        adm.admit(Cost(clips=2, pixels=0), clock())
+    adm.admit(Cost(clips=1, pixels=0), clock())
+    clock.now += 3  # the old one is now late: it no longer bounds new work (its deadline still does)
+    assert old.budget_end < clock()
+    adm.admit(Cost(clips=5, pixels=0), clock())
+
+
+def test_preprocessing_counts_per_decode_thread_and_the_model_per_api_process():
+    adm = admission(budget_s=100, clip_s=1.0, threads=2, share=3)
+    adm.admit(Cost(clips=2, pixels=4_000_000), adm.clock())  # 4 s of decoding on 2 threads, 2 clips x 3 processes
+    assert math.isclose(adm.finish_s(), 2 + 6)
+    [ticket] = adm.tickets
+    adm.prepared(ticket, seconds=2.0)  # measured: 0.5 us a pixel, and no decoding left
+    assert math.isclose(adm.finish_s(), 6)
+    assert adm.rates.pixel_s == pytest.approx(1e-6 + 0.3 * (0.5e-6 - 1e-6))
+
+
+def chunk(clips: int, deadline: float = math.inf) -> ModelInput:
+    return ModelInput(imgs=np.zeros((clips, 1)), heatmaps=np.zeros((clips, 1)), deadline=deadline)
+
+
+class Model:
+    """Records each batch (as chunk sizes, tagged by request) and answers after ``delay`` seconds."""
+
+    def __init__(self, delay: float = 0.05) -> None:
+        self.delay = delay
+        self.batches: list[list[str]] = []
+        self.tags: dict[int, str] = {}
+
+    def __call__(self, items):
+        self.batches.append([self.tags[id(item.imgs)] for item in items])
+        time.sleep(self.delay)
+        return [{"rgb": np.full(3, 0.5), "pose": np.full(3, 0.5)} for _ in items]
+
+
+def test_a_light_request_waits_about_one_batch_behind_a_heavy_one():
+    model = Model()
+
+    async def scenario():
+        batcher = Batcher(model, max_clips=2, max_chunks=2)
+
+        async def request(tag: str, clips: int, per_chunk: int) -> None:
+            for _ in range(0, clips, per_chunk):  # one chunk at a time, as dispatch.run_clips sends them
+                part = chunk(per_chunk)
+                model.tags[id(part.imgs)] = tag
+                out = await batcher.submit(part)
+                assert out.clips == per_chunk and out.error is None
+
+        heavy = asyncio.create_task(request("heavy", 20, 2))
+        while not model.batches:
+            await asyncio.sleep(0.001)
+        await request("light", 1, 1)
+        assert not heavy.done()
+        await heavy
+
+    asyncio.run(scenario())
+    light = next(i for i, batch in enumerate(model.batches) if "light" in batch)
+    assert light <= 1, model.batches  # behind the batch that was running when it came, not behind 10 of them
+    assert sum(batch.count("heavy") for batch in model.batches) == 10
+
+
+def test_chunks_past_their_deadline_are_dropped_unrun():
+    model = Model(delay=0.2)
+
+    async def scenario():
+        batcher = Batcher(model, max_clips=1, max_chunks=1)
+        first, late = chunk(1), chunk(1, deadline=time.time() + 0.05)
+        model.tags[id(first.imgs)], model.tags[id(late.imgs)] = "first", "late"
+        return await asyncio.gather(batcher.submit(first), batcher.submit(late))
+
+    done, dropped = asyncio.run(scenario())
+    assert done.clips == 1 and not done.dropped
+    assert dropped.dropped and dropped.clips == 0
+    assert model.batches == [["first"]]  # the late chunk never reached the model
