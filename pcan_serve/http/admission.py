@@ -53,8 +53,10 @@ REJECTIONS = bentoml.metrics.Counter(
     "within PCAN_LATENCY_BUDGET_S), model_down (the model worker is not running)",
     labelnames=["reason"],
 )
-for _reason in ("queue_full", "budget", "model_down"):
-    REJECTIONS.labels(reason=_reason)  # listed at 0 from the start
+for _reason in ("queue_full", "budget", "model_down"):  # listed at 0 from the start
+    REJECTIONS.labels(reason=_reason)
+for _stage in ("decode", "model"):
+    QUEUE_DEPTH.labels(stage=_stage)
 
 
 @dataclass(frozen=True)
