@@ -77,6 +77,19 @@ LOAD: list[Column] = [
     ("unexpected status", lambda r: str(r.get("wrong_status"))),
     ("API RSS end / after 100 requests", lambda r: _f(r.get("rss_growth"), 2)),
 ]
+OVERLOAD: list[Column] = [
+    ("clients", lambda r: str(r.get("concurrency"))),
+    ("200", lambda r: str(r.get("ok"))),
+    (
+        "200 p50 / p95 s",
+        lambda r: f"{_f(r['ok_p50_ms'] and r['ok_p50_ms'] / 1000)} / {_f(r['ok_p95_ms'] and r['ok_p95_ms'] / 1000)}",
+    ),
+    ("503", lambda r: str(r.get("refused"))),
+    ("503 p95 ms", lambda r: _f(r.get("refused_p95_ms"))),
+    ("other", lambda r: str(r.get("other_statuses") or "none")),
+    ("goodput / solo req/s", lambda r: f"{_f(r.get('goodput_rps'), 3)} / {_f(r.get('solo_rps'), 3)}"),
+    ("peak RSS MiB", lambda r: _f(r.get("peak_rss_mib"), 0)),
+]
 
 EXECUTORS: list[Column] = [
     ("executor", lambda r: r["backend"]),
@@ -139,6 +152,7 @@ def _sections(res: Results, readme: bool) -> list[str]:
         ("Decode and preprocessing", None, IO, res.ok("decode") + res.ok("preprocess")),
         ("HTTP service", "HTTP `POST /predict` (`pcan serve`), one video per request:", HTTP, res.ok("http")),
         ("HTTP under hostile load (`--stages load`)", None, LOAD, res.ok("load")),
+        ("HTTP past capacity (`--stages overload`)", None, OVERLOAD, res.ok("overload")),
         ("`pcan predict`: local vs Ray executor (`--stages executors`)", None, EXECUTORS, res.ok("executors")),
     ]  # fmt: skip
     out: list[str] = []

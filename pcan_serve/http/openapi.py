@@ -24,13 +24,18 @@ ERROR_STATUSES = {
     "400": "Bad request: a missing or malformed form field, a request parameter out of range.",
     "404": "No such route.",
     "405": "Method not allowed on this route.",
+    "408": "The upload did not arrive within the server's time limit (PCAN_TIMEOUT_S, counted from the request's "
+    "start).",
     "413": "An input over a server limit: the upload (PCAN_MAX_UPLOAD_MB), the skeleton (PCAN_MAX_SKELETON_MB), "
     "the video's frames (PCAN_MAX_FRAMES) or their size (PCAN_MAX_PIXELS).",
     "422": "The video or skeleton cannot be used: corrupt or empty video, malformed skeleton, too many persons, "
     "skeleton and video disagree.",
-    "503": "The model is not ready or is overloaded; retry later.",
+    "503": "Refused at once: the server cannot answer within its latency budget (PCAN_LATENCY_BUDGET_S), has "
+    "PCAN_MAX_QUEUE requests in progress, or its model worker is not running. Retry after the `Retry-After` header's "
+    "seconds.",
     "504": "The request did not finish within the server's time limit (PCAN_TIMEOUT_S).",
 }
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
 
 REF = "#/components/schemas/{model}"
 
@@ -75,6 +80,7 @@ def patch_spec(spec: dict[str, Any], version: str | None = None) -> dict[str, An
         ok = {"application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}
         post["responses"] = {"200": {"description": "The prediction.", "content": ok}}
         post["responses"].update({k: {"description": v, "content": error} for k, v in ERROR_STATUSES.items()})
+        post["responses"]["503"]["headers"] = RETRY_AFTER
         post["description"] = "Classify one video with its skeleton."
         form = post.get("requestBody", {}).get("content", {}).get("multipart/form-data", {})
         form.pop("encoding", None)  # text fields, not JSON parts; `upload` is internal

@@ -25,8 +25,12 @@ from ..workers import default_api_workers, default_decode_threads
 
 UNTRAINED = "untrained"  # PCAN_MODEL value: untrained weights of PCAN_PRESET, whatever the store holds
 RENAMED = {"PCAN_PREPROCESS_THREADS": "PCAN_DECODE_THREADS"}  # would be ignored silently otherwise
-CPU_BATCH = 8  # clips per forward and requests per adaptive batch on the CPU: a forward there takes seconds a clip
-# ... and on a GPU, where a forward of 8 clips (fp16, H200) took 23 ms and used about 5 % of the fp16 peak: larger
+# Clips per forward on the CPU, and the chunk a request's clips go to the model in. Measured (ntu60 untrained, torch
+# 2 threads, this 2-core machine at load 4.6, `python /tmp/fwd2.py`-style: 4 clips per round, 3 rounds): batch 1
+# 5.2 s a clip, batch 2 4.0 s, batch 4 4.1 s (medians). 2 gains ~20 % over 1 and 4 nothing more while it doubles the
+# batch a light request may wait behind; the model batches greedily, so at low load batches are of one clip anyway.
+CPU_BATCH = 2
+# On a GPU, where a forward of 8 clips (fp16, H200) took 23 ms and used about 5 % of the fp16 peak: larger
 # batches raise the throughput; 32 is a guess until `pcan bench --device cuda --batch-sizes 1,8,32,64` has measured it.
 GPU_BATCH = 32
 DEFAULT_BUDGET_S = 30  # below PCAN_TIMEOUT_S: the margin absorbs a wrong estimate before the deadline's 504
