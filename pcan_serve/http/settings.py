@@ -25,10 +25,11 @@ from ..workers import default_api_workers, default_decode_threads
 
 UNTRAINED = "untrained"  # PCAN_MODEL value: untrained weights of PCAN_PRESET, whatever the store holds
 RENAMED = {"PCAN_PREPROCESS_THREADS": "PCAN_DECODE_THREADS"}  # would be ignored silently otherwise
-# Clips per forward on the CPU, and the chunk a request's clips go to the model in. Measured (ntu60 untrained, torch
-# 2 threads, this 2-core machine at load 4.6, `python /tmp/fwd2.py`-style: 4 clips per round, 3 rounds): batch 1
-# 5.2 s a clip, batch 2 4.0 s, batch 4 4.1 s (medians). 2 gains ~20 % over 1 and 4 nothing more while it doubles the
-# batch a light request may wait behind; the model batches greedily, so at low load batches are of one clip anyway.
+# Clips per forward on the CPU, and the chunk a request's clips go to the model in. Measured with `pcan bench --stages
+# model --batch-sizes 1,2,4 --backends torch-eager --device cpu --repeats 5` (ntu60, 2 torch threads, this 2-core
+# machine at load ~4): 4.04 s a forward at batch 1, 7.24 s at 2 (3.62 s a clip: -10 %), 13.9 s at 4 (3.47 s a
+# clip: -14 %). 2 keeps most of the gain while the batch a one-clip request may wait behind stays one 2-clip forward;
+# the model batches greedily (never waits to fill a batch), so at low load its batches are of one clip anyway.
 CPU_BATCH = 2
 # On a GPU, where a forward of 8 clips (fp16, H200) took 23 ms and used about 5 % of the fp16 peak: larger
 # batches raise the throughput; 32 is a guess until `pcan bench --device cuda --batch-sizes 1,8,32,64` has measured it.
