@@ -26,6 +26,7 @@ class Answer:
     status: int | str  # an exception name when no HTTP answer came
     seconds: float
     retry_after: float = 0.0
+    sent: float = 0.0  # perf_counter() when the request was sent
 
 
 def _post(client: Any, url: str, files: dict[str, tuple[str, bytes]]) -> Answer:
@@ -35,7 +36,7 @@ def _post(client: Any, url: str, files: dict[str, tuple[str, bytes]]) -> Answer:
         status, retry = res.status_code, float(res.headers.get("retry-after", 0) or 0)
     except Exception as exc:  # a dropped connection is an answer too: the wrong one
         status, retry = type(exc).__name__, 0.0
-    return Answer(status, time.perf_counter() - start, retry)
+    return Answer(status, time.perf_counter() - start, retry, start)
 
 
 def drive(client: Any, url: str, files: dict, clients: int, duration_s: float) -> tuple[list[Answer], float]:

@@ -1,13 +1,15 @@
-"""Admission control: a request is taken only when the work already accepted plus its own can finish within the
-latency budget; otherwise it is refused at once (503 with ``Retry-After``), before any decoding or model work.
+"""Admission control: a request is taken only when it, and every request already taken that is still on time, can
+finish within the latency budget; otherwise it is refused at once (503 with ``Retry-After``), before any decoding.
 
 Work is counted in two measured units (:class:`Rates`, EWMAs updated from every answer): model seconds per clip (what
 the model process reports for its batches) and preprocessing seconds per decoded pixel (what this process's decode
-threads took). The accepted work all finishes by ``now + prep backlog / decode threads + model backlog``, whatever
-order it runs in, so a request is admitted when that moment, with its own work added, is no later than the budget's
-end of any request in progress that is still on time (its own included): what is accepted finishes within the budget
-as long as the rates hold. The gap between the budget (PCAN_LATENCY_BUDGET_S) and the deadline (PCAN_TIMEOUT_S)
-absorbs an estimate that was off.
+threads took). Each request's finish is bounded as the scheduling runs it: decoding first come, first served on the
+decode threads, then the model's round robin over requests' chunks (``batcher``), where while a request still has
+work, every other one gets at most as much model time as it does: finish <= decode wait + one batch + the sum over
+requests of min(their model work, its own). A new request is admitted when that bound, with its work added, stays
+within the budget's end of each request (its own included), times ``HEADROOM``; so a one-clip request still fits
+beside a long one, and taking it delays the others by one clip each. The gap between the budget
+(PCAN_LATENCY_BUDGET_S) and the deadline (PCAN_TIMEOUT_S) absorbs an estimate that was off.
 
 State is per API process. The model serves every API process, so each one counts on ``1 / api_workers`` of its time
 (the model backlog is multiplied by the number of API processes): exact when they are evenly loaded, which is how
@@ -24,6 +26,7 @@ import bentoml
 from .errors import ServiceUnavailable
 
 EWMA_WEIGHT = 0.3
+HEADROOM = 1.25  # estimates x this: the rates are those of the moment, and rise as load grows (the stages share CPUs)
 DEFAULT_PIXEL_S = 5e-9  # decode + preprocess seconds per decoded pixel until measured (1080p: ~10 ms a frame)
 
 IN_FLIGHT = bentoml.metrics.Gauge(
@@ -94,7 +97,6 @@ class Ticket:
 
     def __post_init__(self) -> None:
         self.clips_left = self.cost.clips
-        QUEUE_DEPTH.labels(stage="decode").inc()
 
 
 class Admission:
@@ -105,40 +107,61 @@ class Admission:
         budget_s: float,
         decode_threads: int,
         model_share: int,
+        chunk_clips: int,
         rates: Rates,
         clock: Callable[[], float] = time.monotonic,
+        headroom: float = HEADROOM,
     ) -> None:
         self.budget_s, self.decode_threads, self.model_share = budget_s, decode_threads, model_share
-        self.rates, self.clock = rates, clock
-        self.tickets: set[Ticket] = set()
+        self.chunk_clips, self.rates, self.clock, self.headroom = chunk_clips, rates, clock, headroom
+        self.tickets: list[Ticket] = []  # in admission order, which is the decode threads' order
 
-    def finish_s(self, extra: Cost | None = None) -> float:
-        """Seconds from now until the admitted work (and ``extra``) is done, at the measured rates."""
-        pixels = sum(t.cost.pixels for t in self.tickets if not t.prepared) + (extra.pixels if extra else 0)
-        clips = sum(t.clips_left for t in self.tickets) + (extra.clips if extra else 0)
+    def finish_s(self) -> float:
+        """Seconds from now until all the admitted work is done, at the measured rates."""
+        pixels = sum(t.cost.pixels for t in self.tickets if not t.prepared)
+        clips = sum(t.clips_left for t in self.tickets)
         prep = pixels * self.rates.pixel_s / self.decode_threads
-        return prep + clips * self.rates.clip_s * self.model_share
+        return self.headroom * (prep + clips * self.rates.clip_s * self.model_share)
+
+    def finish_bounds(self, tickets: list[Ticket]) -> list[float]:
+        """Each ticket's finish, seconds from now, bounded as the module docstring says."""
+        r = self.rates
+        model = [t.clips_left * r.clip_s * self.model_share for t in tickets]
+        batch = self.chunk_clips * r.clip_s * self.model_share
+        bounds, queued = [], 0.0
+        for ticket, own in zip(tickets, model, strict=True):
+            decode = 0.0
+            if not ticket.prepared:
+                alone = ticket.cost.pixels * r.pixel_s
+                queued += alone
+                decode = max(queued / self.decode_threads, alone)
+            bounds.append(self.headroom * (decode + batch + sum(min(w, own) for w in model)))
+        return bounds
 
     def admit(self, cost: Cost, arrived: float) -> Ticket:
         """A ticket for the request (release it when the request ends), or 503 when it cannot finish in time."""
         now = self.clock()
-        end = now + self.finish_s(cost)
-        own = arrived + self.budget_s
-        limit = min([own, *(t.budget_end for t in self.tickets if t.budget_end >= now)])
-        if end > limit:
+        ticket = Ticket(cost, arrived + self.budget_s)
+        tickets = [*self.tickets, ticket]
+        late = [
+            now + bound - t.budget_end
+            for t, bound in zip(tickets, self.finish_bounds(tickets), strict=True)
+            if t is ticket or t.budget_end >= now  # a request already late is not held to its budget
+        ]
+        if max(late) > 0:
             REJECTIONS.labels(reason="budget").inc()
-            retry = math.ceil(min(self.budget_s, end - limit))
-            if end > own and not self.tickets:
-                message = f"the request needs about {end - now:.0f} s of work"
+            alone = self.finish_bounds([ticket])[0]
+            if now + alone > ticket.budget_end:
+                message = f"the request needs about {alone:.0f} s of work"
             else:
                 message = f"the server has about {self.finish_s():.0f} s of work ahead"
             raise ServiceUnavailable(
                 f"{message}; it cannot be answered within the latency budget of {self.budget_s:g} s "
                 "(PCAN_LATENCY_BUDGET_S)",
-                retry,
+                math.ceil(min(self.budget_s, max(late))),
             )
-        ticket = Ticket(cost, own)
-        self.tickets.add(ticket)
+        self.tickets.append(ticket)
+        QUEUE_DEPTH.labels(stage="decode").inc()
         self._publish()
         return ticket
 
@@ -158,7 +181,7 @@ class Admission:
 
     def release(self, ticket: Ticket) -> None:
         if ticket in self.tickets:
-            self.tickets.discard(ticket)
+            self.tickets.remove(ticket)
             QUEUE_DEPTH.labels(stage="model" if ticket.prepared else "decode").dec()
             self._publish()
 

@@ -15,6 +15,7 @@ carries; the work of starting (checking the model, patching BentoML's client, tu
 deployment and start-up hooks.
 """
 
+import asyncio
 import os
 import socket
 import time
@@ -33,7 +34,7 @@ from starlette.requests import Request
 from ..errors import PCANError
 from ..model_io import ModelMeta
 from ..runtime import Frontend, PredictOptions, Prepared
-from . import allocator, bentoml_compat
+from . import allocator, bentoml_compat, priority
 from .admission import Admission, Rates
 from .batcher import Batcher
 from .cost import estimate
@@ -51,7 +52,9 @@ STORE_TAG = store_tag(SETTINGS)
 TIMEOUT_MARGIN_S = 15  # BentoML's own timeouts fire after pcan's, whose answer has the JSON error shape
 TRAFFIC = {"timeout": SETTINGS.timeout_s + TIMEOUT_MARGIN_S}
 # This API process's admitted work; the request gate (middleware) and the service share it.
-ADMISSION = Admission(SETTINGS.latency_budget_s, SETTINGS.decode_threads, SETTINGS.api_workers, Rates(clip_s=1.0))
+ADMISSION = Admission(
+    SETTINGS.latency_budget_s, SETTINGS.decode_threads, SETTINGS.api_workers, SETTINGS.clips_per_forward, Rates(1.0)
+)
 
 STAGE_SECONDS = bentoml.metrics.Histogram(
     name="pcan_stage_duration_seconds",
@@ -112,6 +115,7 @@ class PCANModel:
 
             torch.set_num_threads(SETTINGS.torch_threads)
         self.predictor, self.source = open_served(SETTINGS, self.stored_model if STORE_TAG else None)
+        priority.lower_process()
         self.clip_s = clip_seconds(self.predictor)
         self.batcher = Batcher(self.predictor.infer_isolated, SETTINGS.clips_per_forward, SETTINGS.requests_per_batch)
         backend = self.predictor.backend
@@ -152,7 +156,7 @@ class PCANService:
     model = bentoml.depends(PCANModel)
 
     def __init__(self) -> None:
-        self._limiter = anyio.CapacityLimiter(SETTINGS.decode_threads)
+        self._decoders = priority.decode_pool(SETTINGS.decode_threads)
         self._frontend: Frontend | None = None
         self.watch = ModelWatch(lambda: self.model.to_async.describe())
 
@@ -209,11 +213,10 @@ class PCANService:
         )
         ticket = ADMISSION.admit(cost, upload.wanted.arrived)  # 503 now if it cannot finish within the budget
         try:
-            async with self._limiter:
-                await upload.wanted.check()
-                begin = time.perf_counter()
-                item = await anyio.to_thread.run_sync(self._prepare, frontend, upload, options)
-            ADMISSION.prepared(ticket, time.perf_counter() - begin)
+            await upload.wanted.check()
+            work = partial(self._prepare, frontend, upload, options)
+            item = await asyncio.get_running_loop().run_in_executor(self._decoders, work)
+            ADMISSION.prepared(ticket, (item.timing_ms["decode"] + item.timing_ms["preprocess"]) / 1000)
             probs, model_ms = await run_clips(
                 self._infer, item, SETTINGS.clips_per_forward, upload.wanted, partial(ADMISSION.ran, ticket)
             )
@@ -228,6 +231,9 @@ class PCANService:
 
     @staticmethod
     def _prepare(frontend: Frontend, upload: PredictRequest, options: PredictOptions) -> Prepared:
+        """In a decode thread; a request whose deadline passed while it waited for one is not decoded."""
+        if upload.wanted.left_s() <= 0:
+            raise upload.wanted.expired()
         return frontend.prepare(upload.video_path, upload.skeleton, num_clips=options.num_clips, name=upload.video_name)
 
 
