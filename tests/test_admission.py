@@ -82,6 +82,16 @@ def test_decoding_is_first_come_first_served_on_the_decode_threads():
     assert adm.rates.pixel_s == pytest.approx(1e-6 + 0.3 * (0.5e-6 - 1e-6))
 
 
+def test_a_request_at_the_model_is_delayed_by_later_ones_only_beyond_its_queued_chunk():
+    adm = admission(budget_s=100, clip_s=1.0)
+    first, second = (adm.admit(Cost(clips=n, pixels=0), adm.clock()) for n in (1, 3))
+    adm.prepared(first, 0.0)
+    adm.prepared(second, 0.0)
+    later = adm.admit(Cost(clips=10, pixels=0), adm.clock())
+    bounds = adm.finish_bounds([first, second, later])
+    assert bounds == [1 + 1, 1 + 1 + 3 + 2, 1 + 1 + 3 + 10]
+
+
 def test_estimates_keep_headroom_by_default():
     adm = Admission(10, 1, 1, 1, Rates(clip_s=1.0), clock=Clock())
     adm.admit(Cost(clips=4, pixels=0), adm.clock())

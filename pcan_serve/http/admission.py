@@ -6,7 +6,8 @@ the model process reports for its batches) and preprocessing seconds per decoded
 threads took). Each request's finish is bounded as the scheduling runs it: decoding first come, first served on the
 decode threads, then the model's round robin over requests' chunks (``batcher``), where while a request still has
 work, every other one gets at most as much model time as it does: finish <= decode wait + one batch + the sum over
-requests of min(their model work, its own). A new request is admitted when that bound, with its work added, stays
+requests of min(their model work, its own), less for requests that came after it once it is at the model. A new
+request is admitted when that bound, with its work added, stays
 within the budget's end of each request (its own included), times ``HEADROOM``; so a one-clip request still fits
 beside a long one, and taking it delays the others by one clip each. The gap between the budget
 (PCAN_LATENCY_BUDGET_S) and the deadline (PCAN_TIMEOUT_S) absorbs an estimate that was off.
@@ -124,18 +125,21 @@ class Admission:
         return self.headroom * (prep + clips * self.rates.clip_s * self.model_share)
 
     def finish_bounds(self, tickets: list[Ticket]) -> list[float]:
-        """Each ticket's finish, seconds from now, bounded as the module docstring says."""
+        """Each ticket's finish, seconds from now, bounded as the module docstring says; a request admitted later than
+        one already at the model cannot get ahead of that one's queued chunk, so it delays it by less."""
         r = self.rates
         model = [t.clips_left * r.clip_s * self.model_share for t in tickets]
         batch = self.chunk_clips * r.clip_s * self.model_share
         bounds, queued = [], 0.0
-        for ticket, own in zip(tickets, model, strict=True):
+        for i, (ticket, own) in enumerate(zip(tickets, model, strict=True)):
             decode = 0.0
             if not ticket.prepared:
                 alone = ticket.cost.pixels * r.pixel_s
                 queued += alone
                 decode = max(queued / self.decode_threads, alone)
-            bounds.append(self.headroom * (decode + batch + sum(min(w, own) for w in model)))
+            behind = max(0.0, own - batch) if ticket.prepared else own  # what later requests can delay
+            shared = sum(min(w, own) for w in model[: i + 1]) + sum(min(w, behind) for w in model[i + 1 :])
+            bounds.append(self.headroom * (decode + batch + shared))
         return bounds
 
     def admit(self, cost: Cost, arrived: float) -> Ticket:
