@@ -142,8 +142,8 @@ class Admission:
             bounds.append(self.headroom * (decode + batch + shared))
         return bounds
 
-    def admit(self, cost: Cost, arrived: float) -> Ticket:
-        """A ticket for the request (release it when the request ends), or 503 when it cannot finish in time."""
+    def refusal(self, cost: Cost, arrived: float) -> ServiceUnavailable | None:
+        """None when a request of ``cost`` that arrived at ``arrived`` can be admitted, else the 503 to answer."""
         now = self.clock()
         ticket = Ticket(cost, arrived + self.budget_s)
         tickets = [*self.tickets, ticket]
@@ -152,18 +152,31 @@ class Admission:
             for t, bound in zip(tickets, self.finish_bounds(tickets), strict=True)
             if t is ticket or t.budget_end >= now  # a request already late is not held to its budget
         ]
-        if max(late) > 0:
-            REJECTIONS.labels(reason="budget").inc()
-            alone = self.finish_bounds([ticket])[0]
-            if now + alone > ticket.budget_end:
-                message = f"the request needs about {alone:.0f} s of work"
-            else:
-                message = f"the server has about {self.finish_s():.0f} s of work ahead"
-            raise ServiceUnavailable(
-                f"{message}; it cannot be answered within the latency budget of {self.budget_s:g} s "
-                "(PCAN_LATENCY_BUDGET_S)",
-                math.ceil(min(self.budget_s, max(late))),
-            )
+        if max(late) <= 0:
+            return None
+        REJECTIONS.labels(reason="budget").inc()
+        alone = self.finish_bounds([ticket])[0]
+        if now + alone > ticket.budget_end:
+            message = f"the request needs about {alone:.0f} s of work"
+        else:
+            message = f"the server has about {self.finish_s():.0f} s of work ahead"
+        return ServiceUnavailable(
+            f"{message}; it cannot be answered within the latency budget of {self.budget_s:g} s "
+            "(PCAN_LATENCY_BUDGET_S)",
+            math.ceil(min(self.budget_s, max(late))),
+        )
+
+    def full(self) -> ServiceUnavailable | None:
+        """The 503 for any request arriving now, when even the least one (a clip, nothing to decode) cannot be
+        admitted: the request gate answers it before the body is parsed."""
+        return self.refusal(Cost(clips=1, pixels=0), self.clock())
+
+    def admit(self, cost: Cost, arrived: float) -> Ticket:
+        """A ticket for the request (release it when the request ends), or 503 when it cannot finish in time."""
+        refused = self.refusal(cost, arrived)
+        if refused is not None:
+            raise refused
+        ticket = Ticket(cost, arrived + self.budget_s)
         self.tickets.append(ticket)
         QUEUE_DEPTH.labels(stage="decode").inc()
         self._publish()

@@ -4,23 +4,25 @@
 import json
 import logging
 import time
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+import anyio
 import bentoml
 from bentoml.exceptions import BentoMLException
 from starlette.responses import JSONResponse, RedirectResponse
 
 from ..errors import PCANError
 from ..runtime.prediction import Failure
-from .admission import IN_FLIGHT, REJECTIONS
+from .admission import IN_FLIGHT, REJECTIONS, Admission
 from .deadline import ARRIVED
 from .errors import ServiceUnavailable, status_of
 from .form import check_headers
 from .openapi import patch_spec
 
 logger = logging.getLogger("bentoml.pcan")  # under bentoml: its serve logging shows it
+DRAIN_BYTES = 16 * 2**20
+DRAIN_S = 2.0
 REWRITTEN = {404: ("NotFound", "no such route: {path}"), 405: ("MethodNotAllowed", "{method} is not allowed on {path}")}
 
 
@@ -56,17 +58,19 @@ def error_response(exc: BaseException) -> JSONResponse:
 
 
 class PredictGate:
-    """ASGI middleware for POST /predict: stamps the request's arrival (its deadline counts from it); refuses at
-    once, before reading the body, a request over ``max_queue`` in progress in this process (503 with
-    ``Retry-After``), a non-multipart body or a declared-oversize one (before BentoML's own content-type handling,
-    which answers some media types in its own format).
+    """ASGI middleware for POST /predict: stamps the request's arrival (its deadline counts from it), and refuses at
+    once, before the body is parsed: a non-multipart body or a declared-oversize one (before BentoML's own
+    content-type handling, which answers some media types in its own format); with 503 and ``Retry-After``, a request
+    over ``max_queue`` in progress in this process, or any request while even the least one cannot be admitted
+    (``Admission.full``). A refused body is read and dropped first (up to ``DRAIN_BYTES``, ``DRAIN_S``): a server that
+    answers and closes while the client still sends makes the client see a reset connection instead of the answer.
 
     BentoML's ``traffic.max_concurrency`` would cap requests too, but it answers 429 ``{"error": "Too many
     requests"}`` from outside the service's middleware, where pcan cannot give it the documented shape."""
 
-    def __init__(self, app: Any, path: str, max_bytes: int, max_queue: int, retry_after_s: Callable[[], int]) -> None:
+    def __init__(self, app: Any, path: str, max_bytes: int, max_queue: int, admission: Admission) -> None:
         self.app, self.path, self.max_bytes, self.max_queue = app, path, max_bytes, max_queue
-        self.retry_after_s = retry_after_s
+        self.admission = admission
         self.active = 0
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -81,8 +85,15 @@ class PredictGate:
                 REJECTIONS.labels(reason="queue_full").inc()
                 raise ServiceUnavailable(
                     f"{self.active} requests are in progress, the most this server takes (PCAN_MAX_QUEUE)",
-                    self.retry_after_s(),
+                    self.admission.retry_after_s(),
                 )
+            refused = self.admission.full()
+            if refused is not None:
+                raise refused
+        except ServiceUnavailable as exc:
+            await _drain(receive)
+            await error_response(exc)(scope, receive, send)
+            return
         except PCANError as exc:
             await error_response(exc)(scope, receive, send)
             return
@@ -93,6 +104,17 @@ class PredictGate:
         finally:
             self.active -= 1
             IN_FLIGHT.dec()
+
+
+async def _drain(receive: Any) -> None:
+    """Read and drop a request body, up to DRAIN_BYTES or DRAIN_S."""
+    total = 0
+    with anyio.move_on_after(DRAIN_S):
+        while total <= DRAIN_BYTES:
+            message = await receive()
+            total += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
 
 
 class ApiEdge:

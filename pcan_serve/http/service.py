@@ -242,6 +242,6 @@ PCANService.add_asgi_middleware(
     path="/predict",
     max_bytes=SETTINGS.max_upload_bytes,
     max_queue=SETTINGS.max_queue,
-    retry_after_s=ADMISSION.retry_after_s,
+    admission=ADMISSION,
 )
 PCANService.add_asgi_middleware(ApiEdge)
