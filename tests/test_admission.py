@@ -31,11 +31,11 @@ def admission(budget_s: float = 10, clip_s: float = 1.0, threads: int = 2, share
 def test_work_that_fits_the_budget_is_admitted_and_the_rest_refused_with_retry_after():
     adm = admission(budget_s=10, clip_s=1.0)
     now = adm.clock()
-    first = adm.admit(Cost(clips=4, pixels=0), now)  # done within 1 s (the batch ahead) + 4 s
-    adm.admit(Cost(clips=4, pixels=0), now)  # both within 1 + 4 + 4 = 9 s
+    first = adm.admit(Cost(clips=4, pixels=0), now)  # done within 4 s: nothing runs ahead of it
+    adm.admit(Cost(clips=4, pixels=0), now)  # both within 4 + 4 s
     with pytest.raises(ServiceUnavailable, match="PCAN_LATENCY_BUDGET_S") as refused:
-        adm.admit(Cost(clips=4, pixels=0), now)  # 13 s
-    assert refused.value.retry_after_s == 3
+        adm.admit(Cost(clips=4, pixels=0), now)  # 12 s
+    assert refused.value.retry_after_s == 2
     adm.ran(first, 4, 1.0)
     adm.release(first)
     adm.admit(Cost(clips=4, pixels=0), now)  # room again
@@ -43,7 +43,7 @@ def test_work_that_fits_the_budget_is_admitted_and_the_rest_refused_with_retry_a
 
 def test_a_request_alone_over_the_budget_is_refused():
     adm = admission(budget_s=10, clip_s=2.0)
-    with pytest.raises(ServiceUnavailable, match="needs about 22 s"):
+    with pytest.raises(ServiceUnavailable, match="needs about 20 s"):
         adm.admit(Cost(clips=10, pixels=0), adm.clock())
     assert not adm.tickets
 
@@ -52,10 +52,10 @@ def test_a_light_request_fits_beside_a_heavy_one_a_second_heavy_one_does_not():
     """Round robin over requests: the light one waits one clip of the heavy one's, not all of them."""
     adm = admission(budget_s=30, clip_s=1.0)
     now = adm.clock()
-    adm.admit(Cost(clips=20, pixels=0), now)  # 1 + 20
-    adm.admit(Cost(clips=1, pixels=0), now)  # itself 1 + 1 + 1; the heavy one 22
+    adm.admit(Cost(clips=20, pixels=0), now)  # 20
+    adm.admit(Cost(clips=1, pixels=0), now)  # itself 1 + 1; the heavy one 21
     with pytest.raises(ServiceUnavailable, match="work ahead"):
-        adm.admit(Cost(clips=20, pixels=0), now)  # 1 + 20 + 20 + 1
+        adm.admit(Cost(clips=20, pixels=0), now)  # 20 + 20 + 1
 
 
 def test_new_work_may_not_push_an_earlier_request_past_its_budget():
@@ -66,8 +66,8 @@ def test_new_work_may_not_push_an_earlier_request_past_its_budget():
     old = adm.admit(Cost(clips=4, pixels=0), clock())
     clock.now += 4
     with pytest.raises(ServiceUnavailable):
-        adm.admit(Cost(clips=4, pixels=0), clock())  # the old one: 1 + 4 + 4 > 6
-    light = adm.admit(Cost(clips=1, pixels=0), clock())  # the old one: 1 + 4 + 1 = 6
+        adm.admit(Cost(clips=4, pixels=0), clock())  # the old one: 4 + 4 > 6
+    light = adm.admit(Cost(clips=1, pixels=0), clock())  # the old one: 4 + 1
     adm.release(light)
     clock.now += 7  # the old one is now late: it no longer bounds new work (its deadline still does)
     assert old.budget_end < clock()
@@ -77,7 +77,7 @@ def test_new_work_may_not_push_an_earlier_request_past_its_budget():
 def test_decoding_is_first_come_first_served_on_the_decode_threads():
     adm = admission(budget_s=100, clip_s=1.0, threads=2)
     tickets = [adm.admit(Cost(clips=1, pixels=4_000_000), adm.clock()) for _ in range(3)]  # 4 s of decoding each
-    assert adm.finish_bounds(tickets) == [4 + 1 + 3, 4 + 1 + 3, 6 + 1 + 3]  # decode, the batch ahead, the clips
+    assert adm.finish_bounds(tickets) == [4 + 3, 4 + 3, 6 + 3]  # decode, then the clips (no batch is running)
     adm.prepared(tickets[0], seconds=2.0)  # measured: 0.5 us a pixel
     assert adm.rates.pixel_s == pytest.approx(1e-6 + 0.3 * (0.5e-6 - 1e-6))
 
@@ -95,9 +95,9 @@ def test_a_request_at_the_model_is_delayed_by_later_ones_only_beyond_its_queued_
 def test_estimates_keep_headroom_by_default():
     adm = Admission(10, 1, 1, 1, Rates(clip_s=1.0), clock=Clock())
     adm.admit(Cost(clips=4, pixels=0), adm.clock())
-    assert math.isclose(adm.finish_bounds(adm.tickets)[0], (1 + 4) * HEADROOM)
+    assert math.isclose(adm.finish_bounds(adm.tickets)[0], 4 * HEADROOM)
     with pytest.raises(ServiceUnavailable):
-        adm.admit(Cost(clips=4, pixels=0), adm.clock())  # 1 + 4 + 4 = 9 s fits 10 s only without the headroom
+        adm.admit(Cost(clips=5, pixels=0), adm.clock())  # 4 + 5 = 9 s fits 10 s only without the headroom
 
 
 def test_the_model_share_counts_every_api_process():

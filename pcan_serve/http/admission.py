@@ -5,7 +5,7 @@ Work is counted in two measured units (:class:`Rates`, EWMAs updated from every 
 the model process reports for its batches) and preprocessing seconds per decoded pixel (what this process's decode
 threads took). Each request's finish is bounded as the scheduling runs it: decoding first come, first served on the
 decode threads, then the model's round robin over requests' chunks (``batcher``), where while a request still has
-work, every other one gets at most as much model time as it does: finish <= decode wait + one batch + the sum over
+work, every other one gets at most as much model time as it does: finish <= decode wait + the batch running + the sum over
 requests of min(their model work, its own), less for requests that came after it once it is at the model. A new
 request is admitted when that bound, with its work added, stays
 within the budget's end of each request (its own included), times ``HEADROOM``; so a one-clip request still fits
@@ -129,7 +129,8 @@ class Admission:
         one already at the model cannot get ahead of that one's queued chunk, so it delays it by less."""
         r = self.rates
         model = [t.clips_left * r.clip_s * self.model_share for t in tickets]
-        batch = self.chunk_clips * r.clip_s * self.model_share
+        busy = self.model_share > 1 or any(t.prepared for t in tickets)  # else no batch is running to wait for
+        batch = self.chunk_clips * r.clip_s * self.model_share if busy else 0.0
         bounds, queued = [], 0.0
         for i, (ticket, own) in enumerate(zip(tickets, model, strict=True)):
             decode = 0.0

@@ -115,8 +115,8 @@ class PCANModel:
 
             torch.set_num_threads(SETTINGS.torch_threads)
         self.predictor, self.source = open_served(SETTINGS, self.stored_model if STORE_TAG else None)
+        self.clip_s = clip_seconds(self.predictor)  # before lowering the priority: the rate of a CPU of its own
         priority.lower_process()
-        self.clip_s = clip_seconds(self.predictor)
         self.batcher = Batcher(self.predictor.infer_isolated, SETTINGS.clips_per_forward, SETTINGS.requests_per_batch)
         backend = self.predictor.backend
         logger.info(
