@@ -92,6 +92,15 @@ def test_a_request_at_the_model_is_delayed_by_later_ones_only_beyond_its_queued_
     assert bounds == [1 + 1, 1 + 1 + 3 + 2, 1 + 1 + 3 + 10]
 
 
+def test_the_gate_refuses_early_what_even_the_lightest_recent_request_could_not_do():
+    adm = admission(budget_s=10, clip_s=1.0, threads=2)
+    for _ in range(3):  # decoding 4 s each on two threads, one clip each: the third done within 6 + 3 s
+        adm.admit(Cost(clips=1, pixels=4_000_000), adm.clock())
+    assert adm.full() is not None  # a fourth like them: 8 + 4 s
+    assert adm.refusal(Cost(clips=1, pixels=0), adm.clock()) is None  # one without decoding still fits: 6 + 4 s
+    assert len(adm.tickets) == 3
+
+
 def test_estimates_keep_headroom_by_default():
     adm = Admission(10, 1, 1, 1, Rates(clip_s=1.0), clock=Clock())
     adm.admit(Cost(clips=4, pixels=0), adm.clock())
