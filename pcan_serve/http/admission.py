@@ -1,16 +1,16 @@
-"""Admission control: a request is taken only when it, and every request already taken that is still on time, can
-finish within the latency budget; otherwise it is refused at once (503 with ``Retry-After``), before any decoding.
+"""Admission control: a request is taken only when it, and every request already taken that is still on time, can finish
+within the latency budget; otherwise it is refused at once (503 with ``Retry-After``), before any decoding.
 
 Work is counted in two measured units (:class:`Rates`, EWMAs updated from every answer): model seconds per clip (what
 the model process reports for its batches) and preprocessing seconds per decoded pixel (what this process's decode
 threads took). Each request's finish is bounded as the scheduling runs it: decoding first come, first served on the
 decode threads, then the model's round robin over requests' chunks (``batcher``), where while a request still has
-work, every other one gets at most as much model time as it does: finish <= decode wait + the running batch +
-the sum over requests of min(their model work, its own), less for requests that came after it once it is at the
-model. A new request is admitted when that bound, times ``HEADROOM``, stays within the budget's end of each request
-(its own included) with its work added; so a one-clip request still fits beside a long one, and taking it delays
-the others by one clip each. The gap between the budget (PCAN_LATENCY_BUDGET_S) and the deadline (PCAN_TIMEOUT_S)
-absorbs an estimate that was off.
+work, every other one gets at most as much model time as it does: finish <= decode wait + the sum over requests of
+min(their model work, its own), less for requests that came after it once it is at the model. A new request is
+admitted when that bound, times ``HEADROOM``, stays within the budget's end of each request (its own included) with
+its work added; so a one-clip request still fits beside a long one, and taking it delays the others by one clip each.
+The gap between the budget (PCAN_LATENCY_BUDGET_S) and the deadline (PCAN_TIMEOUT_S) absorbs an estimate that was
+off.
 
 State is per API process. The model serves every API process, so each one counts on ``1 / api_workers`` of its time
 (the model backlog is multiplied by the number of API processes): exact when they are evenly loaded, which is how
@@ -128,12 +128,12 @@ class Admission:
         return self.headroom * (prep + clips * self.rates.clip_s * self.model_share)
 
     def finish_bounds(self, tickets: list[Ticket]) -> list[float]:
-        """Each ticket's finish, seconds from now, bounded as the module docstring says; a request admitted later than
-        one already at the model cannot get ahead of that one's queued chunk, so it delays it by less."""
+        """Each ticket's finish, seconds from now, bounded as the module docstring says (the batch running now is
+        work of these tickets: it is in the sum). A request admitted later than one already at the model cannot get
+        ahead of that one's queued chunk, so it delays it by less."""
         r = self.rates
-        model = [t.clips_left * r.clip_s * self.model_share for t in tickets]
-        busy = self.model_share > 1 or any(t.prepared for t in tickets)  # else no batch is running to wait for
-        batch = self.chunk_clips * r.clip_s * self.model_share if busy else 0.0
+        per_clip = r.clip_s * self.model_share
+        model = [t.clips_left * per_clip for t in tickets]
         bounds, queued = [], 0.0
         for i, (ticket, own) in enumerate(zip(tickets, model, strict=True)):
             decode = 0.0
@@ -141,9 +141,9 @@ class Admission:
                 alone = ticket.cost.pixels * r.pixel_s
                 queued += alone
                 decode = max(queued / self.decode_threads, alone)
-            behind = max(0.0, own - batch) if ticket.prepared else own  # what later requests can delay
+            behind = own - min(ticket.clips_left, self.chunk_clips) * per_clip if ticket.prepared else own
             shared = sum(min(w, own) for w in model[: i + 1]) + sum(min(w, behind) for w in model[i + 1 :])
-            bounds.append(self.headroom * (decode + batch + shared))
+            bounds.append(self.headroom * (decode + shared))
         return bounds
 
     def refusal(self, cost: Cost, arrived: float) -> ServiceUnavailable | None:
