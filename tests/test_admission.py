@@ -101,6 +101,13 @@ def test_the_gate_refuses_early_what_even_the_lightest_recent_request_could_not_
     assert len(adm.tickets) == 3
 
 
+def test_the_gate_counts_one_clip_of_the_lightest_request_not_all_its_clips():
+    adm = admission(budget_s=10, clip_s=0.01, threads=1)
+    with pytest.raises(ServiceUnavailable):
+        adm.admit(Cost(clips=100, pixels=1_000_000, clip_pixels=1_000_000), adm.clock())  # 101 s of decoding
+    assert adm.full() is None  # one clip of it: 2 s
+
+
 def test_estimates_keep_headroom_by_default():
     adm = Admission(10, 1, 1, 1, Rates(clip_s=1.0), clock=Clock())
     adm.admit(Cost(clips=4, pixels=0), adm.clock())

@@ -67,10 +67,16 @@ for _stage in ("decode", "model"):
 
 @dataclass(frozen=True)
 class Cost:
-    """A request's work, known from headers before decoding: model clips and pixels to decode."""
+    """A request's work, known from headers before decoding: model clips, and preprocessing counted in decoded pixels:
+    the video's and skeleton's (``pixels``) and each clip's (``clip_pixels``)."""
 
     clips: int
     pixels: int
+    clip_pixels: int = 0
+
+    @property
+    def prep_pixels(self) -> int:
+        return self.pixels + self.clip_pixels * self.clips
 
 
 @dataclass
@@ -80,8 +86,8 @@ class Rates:
     clip_s: float
     pixel_s: float = DEFAULT_PIXEL_S
 
-    def observe_clip(self, seconds: float) -> None:
-        self.clip_s += EWMA_WEIGHT * (seconds - self.clip_s)
+    def observe_clip(self, seconds: float, weight: float = EWMA_WEIGHT) -> None:
+        self.clip_s += weight * (seconds - self.clip_s)
         CLIP_SECONDS.set(self.clip_s)
 
     def observe_prep(self, seconds: float, pixels: int) -> None:
@@ -118,11 +124,11 @@ class Admission:
         self.budget_s, self.decode_threads, self.model_share = budget_s, decode_threads, model_share
         self.chunk_clips, self.rates, self.clock, self.headroom = chunk_clips, rates, clock, headroom
         self.tickets: list[Ticket] = []  # in admission order, which is the decode threads' order
-        self.recent: collections.deque[int] = collections.deque(maxlen=RECENT)  # recent requests' pixels
+        self.recent: collections.deque[Cost] = collections.deque(maxlen=RECENT)
 
     def finish_s(self) -> float:
         """Seconds from now until all the admitted work is done, at the measured rates."""
-        pixels = sum(t.cost.pixels for t in self.tickets if not t.prepared)
+        pixels = sum(t.cost.prep_pixels for t in self.tickets if not t.prepared)
         clips = sum(t.clips_left for t in self.tickets)
         prep = pixels * self.rates.pixel_s / self.decode_threads
         return self.headroom * (prep + clips * self.rates.clip_s * self.model_share)
@@ -138,7 +144,7 @@ class Admission:
         for i, (ticket, own) in enumerate(zip(tickets, model, strict=True)):
             decode = 0.0
             if not ticket.prepared:
-                alone = ticket.cost.pixels * r.pixel_s
+                alone = ticket.cost.prep_pixels * r.pixel_s
                 queued += alone
                 decode = max(queued / self.decode_threads, alone)
             behind = own - min(ticket.clips_left, self.chunk_clips) * per_clip if ticket.prepared else own
@@ -148,7 +154,7 @@ class Admission:
 
     def refusal(self, cost: Cost, arrived: float) -> ServiceUnavailable | None:
         """None when a request of ``cost`` that arrived at ``arrived`` can be admitted, else the 503 to answer."""
-        self.recent.append(cost.pixels)
+        self.recent.append(cost)
         now = self.clock()
         ticket = Ticket(cost, arrived + self.budget_s)
         tickets = [*self.tickets, ticket]
@@ -176,7 +182,8 @@ class Admission:
         the recent requests) cannot be admitted: the request gate answers it before the body is parsed, which under
         overload is most refusals, at a fraction of their cost (measured p95 server time of a refusal: 549 ms when
         only a request without decoding was tried there, on a 2-core machine at load 6)."""
-        least = Cost(clips=1, pixels=min(self.recent, default=0))
+        lightest = min(self.recent, key=lambda c: c.pixels, default=Cost(1, 0))
+        least = Cost(1, lightest.pixels, lightest.clip_pixels)
         refused = self.refusal(least, self.clock())
         self.recent.pop()
         return refused
@@ -195,7 +202,7 @@ class Admission:
     def prepared(self, ticket: Ticket, seconds: float) -> None:
         """The request's decode + preprocess took ``seconds``: its model clips are next."""
         ticket.prepared = True
-        self.rates.observe_prep(seconds, ticket.cost.pixels)
+        self.rates.observe_prep(seconds, ticket.cost.prep_pixels)
         QUEUE_DEPTH.labels(stage="decode").dec()
         QUEUE_DEPTH.labels(stage="model").inc()
         self._publish()

@@ -26,4 +26,4 @@ def estimate(video: Path, skeleton: bytes, num_clips: int, limits: Limits) -> Co
     with open_video(video, max_frames=limits.max_frames, max_pixels=limits.max_pixels) as opened:
         decoded = opened.num_frames * opened.header_pixels
     values = len(skeleton) // NPZ_BYTES_PER_VALUE if skeleton.startswith(NPZ_MAGIC) else count_values(skeleton)
-    return Cost(clips=num_clips, pixels=decoded + CLIP_PIXELS * num_clips + VALUE_PIXELS * values)
+    return Cost(clips=num_clips, pixels=decoded + VALUE_PIXELS * values, clip_pixels=CLIP_PIXELS)

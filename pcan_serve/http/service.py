@@ -158,7 +158,7 @@ class PCANService:
     def __init__(self) -> None:
         self._decoders = priority.decode_pool(SETTINGS.decode_threads)
         self._frontend: Frontend | None = None
-        self.watch = ModelWatch(lambda: self.model.to_async.describe())
+        self.watch = ModelWatch(lambda: self.model.to_async.describe(), self._model_up)
 
     @bentoml.on_startup
     def tune_process(self) -> None:
@@ -178,8 +178,12 @@ class PCANService:
         if self._frontend is None:
             meta = ModelMeta.from_json(info["meta"], "the model service")
             self._frontend = Frontend(meta, info["backend"], SETTINGS.limits)
-            ADMISSION.rates.clip_s = float(info["clip_s"])
         return self._frontend
+
+    @staticmethod
+    def _model_up(info: dict[str, Any]) -> None:
+        """A model worker is up: admission counts with the rate it measured until its answers tell more."""
+        ADMISSION.rates.observe_clip(float(info["clip_s"]), weight=1.0)
 
     async def __is_ready__(self) -> bool:
         self.watch.start()

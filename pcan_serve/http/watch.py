@@ -30,10 +30,13 @@ RETRY_AFTER_S = 5  # a worker restart loads the model again: seconds
 
 
 class ModelWatch:
-    """``await call(fn, *args)``: a model call that ends with 503 as soon as the worker is known to be down."""
+    """``await call(fn, *args)``: a model call that ends with 503 as soon as the worker is known to be down;
+    ``on_up(description)`` each time a worker comes up."""
 
-    def __init__(self, describe: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        self._describe = describe
+    def __init__(
+        self, describe: Callable[[], Awaitable[dict[str, Any]]], on_up: Callable[[dict[str, Any]], None]
+    ) -> None:
+        self._describe, self._on_up = describe, on_up
         self.info: dict[str, Any] | None = None  # the live worker's description; None while down
         self._process: psutil.Process | None = None
         self._lost = asyncio.Event()
@@ -86,6 +89,7 @@ class ModelWatch:
 
     def _up(self, info: dict[str, Any]) -> None:
         self._process = _same_host_process(info)
+        self._on_up(info)
         self.info = info
         self._lost = asyncio.Event()
         logger.info("pcan: model worker %s is up", info.get("pid"))
