@@ -137,6 +137,7 @@ class PCANModel:
             "meta": self.predictor.meta.to_json(),
             "backend": backend.name,
             "device": backend.device,
+            "source": self.source,
             "pid": os.getpid(),
             "started": psutil.Process().create_time(),
             "host": socket.gethostname(),
