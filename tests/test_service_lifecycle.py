@@ -101,9 +101,9 @@ def _ready(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory):
-    """A 1 s request time limit (a request past its deadline: tests/test_service_overload.py)."""
+    """A server for a client that leaves (deadlines and overload: tests/test_service_overload.py)."""
     home = tmp_path_factory.mktemp("home")
-    env = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True", "PCAN_TIMEOUT_S": "1"}
+    env = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"}
     with local_server(preset="tiny", device="cpu", env=env, startup_s=300) as url:
         yield url
 
