@@ -94,7 +94,7 @@ def bentoml_home(tmp_path_factory, tiny_ckpt) -> Path:
     )
     assert res.returncode == 0, res.stderr
     assert re.fullmatch(r"pcan:\w+", res.stdout.strip()), res.stdout
-    assert "tiny, torch, weights trained, fused head true" in res.stderr
+    assert "tiny, torch fp32, weights trained, fused head true" in res.stderr
     return home
 
 
@@ -249,7 +249,10 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
         "top_k 61": (dict(video=video, skeleton=skel_path, top_k=61), 400, "InvalidRequest"),
         "top_k not a number": (dict(video=video, skeleton=skel_path, top_k="five"), 400, "InvalidRequest"),
         "bad fusion": (dict(video=video, skeleton=skel_path, fusion="average"), 400, "InvalidRequest"),
-        "num_clips 33": (dict(video=video, skeleton=skel_path, num_clips=33), 400, "InvalidRequest"),
+        "num_clips 11": (dict(video=video, skeleton=skel_path, num_clips=11), 422, "TooManyClips"),
+        "num_clips 0": (dict(video=video, skeleton=skel_path, num_clips=0), 400, "InvalidRequest"),
+        "top_k unicode digit": (dict(video=video, skeleton=skel_path, top_k="\u0665"), 400, "InvalidRequest"),
+        "top_k underscore": (dict(video=video, skeleton=skel_path, top_k="5_0"), 400, "InvalidRequest"),
         "npz declaring 10^12 values": (dict(video=video, skeleton=huge_npz), 422, "InvalidSkeleton"),
         "npz with pickled objects": (dict(video=video, skeleton=pickled_npz), 422, "InvalidSkeleton"),
         "skeleton over PCAN_MAX_SKELETON_MB": (
@@ -415,7 +418,7 @@ def test_openapi_is_pcans_own(server):
     assert set(post["responses"]) == {"200", "400", "404", "405", "413", "422", "503", "504"}
     for status, answer in post["responses"].items():
         ref = answer["content"]["application/json"]["schema"]["$ref"]
-        assert ref == ("#/components/schemas/Prediction" if status == "200" else "#/components/schemas/Error")
+        assert ref == ("#/components/schemas/Prediction" if status == "200" else "#/components/schemas/ErrorResponse")
     assert "encoding" not in post["requestBody"]["content"]["multipart/form-data"]
     assert set(spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]) == {"type", "message"}
 

@@ -7,8 +7,8 @@ import typer
 from pydantic import ValidationError
 
 from ..errors import PCANError
+from ..preprocess.decode_cuda import resolve_decode_device
 from ..preprocess.items import from_manifest, from_videos, select
-from ..preprocess.video import set_decode_device
 from ..runtime import PredictOptions, Predictor, Row
 from ..workers import DECODE_THREADS_ENV
 from . import options as opt
@@ -89,7 +89,8 @@ def predict(
             raise UsageError(f"--executor must be local or ray, got {executor!r}")
         if executor == "local" and (ray_address, num_replicas, decode_cpus) != (None, None, None):
             raise UsageError("--ray-address, --num-replicas and --decode-cpus need --executor ray")
-        if set_decode_device(decode_device) != "cpu" and executor == "ray":
+        decode_device = resolve_decode_device(decode_device)
+        if decode_device != "cpu" and executor == "ray":
             raise UsageError("--decode-device cuda decodes in this process: use it with --executor local")
         check_output(output)
         if resume and output == "-":
@@ -107,7 +108,9 @@ def predict(
             options = frontend.check(options)
             ray_run = RayRun.start(frontend, source, device, ray_address, num_replicas, decode_cpus)
         else:
-            frontend = Predictor.from_path(source.path, preset=source.preset, device=device, batch_size=batch_size)
+            frontend = Predictor.from_path(
+                source.path, preset=source.preset, device=device, batch_size=batch_size, decode_device=decode_device
+            )
             options = frontend.check(options)
     except (UsageError, PCANError) as exc:
         stop(exc)

@@ -41,10 +41,10 @@ class ErrorResponse(Contract):
     error: ErrorBody
 
 
-def contract_schemas() -> dict[str, Any]:
+def contract_schemas(models: tuple[type[Contract], ...] = (Prediction, ErrorResponse)) -> dict[str, Any]:
     """JSON schemas of the prediction and the error body, generated from their pydantic models."""
     schemas: dict[str, Any] = {}
-    for model in (Prediction, ErrorResponse):
+    for model in models:
         schema = model.model_json_schema(ref_template=REF)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema

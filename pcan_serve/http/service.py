@@ -125,7 +125,7 @@ class PCANModel:
     def describe(self) -> dict[str, Any]:
         """What the API service needs to preprocess for this model and to describe it."""
         backend = self.predictor.backend
-        return {"meta": self.predictor.meta.to_json(), "backend": backend.name, "device": backend.device}
+        return {"description": self.predictor.meta.to_json(), "backend": backend.name, "device": backend.device}
 
     @bentoml.api(batchable=True, max_batch_size=SETTINGS.requests_per_batch, max_latency_ms=SETTINGS.max_latency_ms)
     def infer(self, items: list[ModelInput]) -> list[ModelOutput]:
@@ -168,7 +168,7 @@ class PCANService:
             async with self._lock:
                 if self._frontend is None:
                     info = await self.model.to_async.describe()
-                    meta = ModelMeta.from_json(info["meta"], "the model service")
+                    meta = ModelMeta.from_json(info["description"], "the model service")
                     self._frontend = Frontend(meta, info["backend"], SETTINGS.limits)
         return self._frontend
 

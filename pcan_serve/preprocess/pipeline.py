@@ -15,14 +15,14 @@ import numpy as np
 
 from ..errors import InvalidRequest, TooManyClips
 from ..model.config import PreprocessConfig
-from . import helper
+from . import second_core
 from .clips import RGBClips
 from .compact import Box, check_box, compact_box, shift_keypoints
 from .heatmaps import pose_heatmaps
-from .helper import Once
 from .limits import MAX_BOX_SCALE, Limits
 from .resize import resize_keypoints
 from .sampling import SamplePlan, sample_frames
+from .second_core import Once
 from .skeleton import (
     Skeleton,
     SkeletonSource,
@@ -85,7 +85,7 @@ def build_inputs(frames: np.ndarray, skeleton: Skeleton, plan: SamplePlan, confi
     box, kp = person_box(skeleton, plan, frame_shape, config)
     clips = RGBClips(box, frame_shape, plan, config)
     work = clips.work(np.arange(len(frames)), frames)
-    with helper.sharing(work.run):
+    with second_core.sharing(work.run):
         heatmaps = box_heatmaps(skeleton, plan, kp, config)
         work.run()
     return {"imgs": clips.imgs, "heatmaps": heatmaps}
@@ -98,6 +98,7 @@ def make_inputs(
     config: PreprocessConfig | None = None,
     limits: Limits | None = None,
     timings: dict[str, float] | None = None,
+    decode_device: str = "cpu",
 ) -> Inputs:
     """``{"imgs": [num_clips, 3, 8, R, R], "heatmaps": [num_clips, 17, 32, R/4, R/4]}``, float32.
 
@@ -113,7 +114,7 @@ def make_inputs(
             skeleton, max_persons=lim.max_persons, max_frames=lim.max_frames, max_bytes=lim.max_skeleton_bytes
         )
     with clock("decode"):
-        vid = open_video(video, max_frames=lim.max_frames, max_pixels=lim.max_pixels)
+        vid = open_video(video, max_frames=lim.max_frames, max_pixels=lim.max_pixels, device=decode_device)
     with vid:
         with clock("preprocess"):
             skel = fit_to_video(skel, vid.num_frames)
@@ -134,7 +135,7 @@ def make_inputs(
                         box, kp = person_box(skel, plan, frame_shape, cfg)
                         heatmaps = Once(partial(box_heatmaps, skel, plan, kp, cfg))
                         clips = RGBClips(box, frame_shape, plan, cfg)
-                        stack.enter_context(helper.sharing(heatmaps))  # the heatmaps overlap the decoding
+                        stack.enter_context(second_core.sharing(heatmaps))  # the heatmaps overlap the decoding
                     clips.work(np.array([position]), frame[None]).run()
                 del frame, decoded
             with clock("preprocess"):

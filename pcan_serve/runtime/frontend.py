@@ -15,6 +15,7 @@ from ..errors import InvalidRequest
 from ..model.scores import LATE, check_fusion_weights, fusion_name, with_late_fusion
 from ..model_io import ModelMeta
 from ..preprocess import Limits, make_inputs
+from ..preprocess.decode_cuda import resolve_decode_device
 from ..preprocess.pipeline import check_num_clips
 from .output import make_prediction
 from .prediction import Prediction, ServedModel
@@ -43,8 +44,10 @@ class Frontend:
         backend_name: str,
         limits: Limits | None = None,
         fusion_weights: tuple[float, float] | None = None,
+        decode_device: str = "cpu",
     ) -> None:
         self.meta = meta
+        self.decode_device = resolve_decode_device(decode_device)  # cpu | cuda (NVDEC) | auto
         self.config = meta.config
         self.backend_name = backend_name
         self.limits = limits or Limits()
@@ -83,7 +86,13 @@ class Frontend:
         """Decode and preprocess one item (``make_inputs`` checks ``num_clips`` before any work)."""
         timings: dict[str, float] = {}
         inputs = make_inputs(
-            video, skeleton, num_clips=num_clips, config=self.config.preprocess, limits=self.limits, timings=timings
+            video,
+            skeleton,
+            num_clips=num_clips,
+            config=self.config.preprocess,
+            limits=self.limits,
+            timings=timings,
+            decode_device=self.decode_device,
         )
         label = name if name is not None else (str(video) if isinstance(video, (str, Path)) else "upload")
         return Prepared(label, inputs["imgs"], inputs["heatmaps"], timings)

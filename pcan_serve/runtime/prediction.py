@@ -30,6 +30,8 @@ TopK = Annotated[list[ClassScore], Field(description="Best classes, most probabl
 
 
 class BranchScores(Contract):
+    """One branch's answer."""
+
     top_k: TopK
 
 
@@ -65,8 +67,8 @@ class Prediction(Contract):
     branches: dict[Literal["rgb", "pose", "fused"], BranchScores] = Field(
         description="Per-branch best classes: `rgb`, `pose`, and `fused` when the fused head is trained."
     )
-    model: ServedModel
-    timing_ms: Timing
+    model: ServedModel = Field(description="Which model answered.")
+    timing_ms: Timing = Field(description="Milliseconds per stage of this item.")
 
 
 class ErrorBody(Contract):
@@ -79,7 +81,7 @@ class Failure(Contract):
 
     video: str = Field(description="The video's path or file name.")
     ok: Literal[False] = Field(False, description="Always false for a failure.")
-    error: ErrorBody
+    error: ErrorBody = Field(description="Why the item failed.")
 
     @classmethod
     def of(cls, video: str, error: BaseException) -> "Failure":
