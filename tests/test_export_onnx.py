@@ -111,7 +111,7 @@ def _assert_same_prediction(a: dict, b: dict) -> None:
 
 
 def test_pcan_predict_cli_onnx_equals_checkpoint(tiny_onnx, tiny_ckpt, sample_video, sample_skeleton, tmp_path):
-    """DESIGN.md's CLI contract: `pcan predict --onnx` and `--checkpoint` give the same answer."""
+    """The CLI's promise: `pcan predict --onnx` and `--checkpoint` give the same answer."""
     cli = pytest.importorskip("pcan_serve.cli")
     path, _ = tiny_onnx
     rows = []

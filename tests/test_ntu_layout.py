@@ -1,4 +1,4 @@
-"""The real NTU-60 training path, in miniature, from the NTU sample: both layouts on disk (DESIGN.md "NTU-60 on
+"""The real NTU-60 training path, in miniature, from the NTU sample: both layouts on disk (architecture.md "NTU-60 on
 disk") and the full-size `pcan_ntu60.py` config through `pcan train` on CPU. mmaction2's layout: one short epoch
 (batch 1, two iterations) from no checkpoint, its guard (the epoch-1 gates fail, the run ends with 0) and its
 calibration, then ONNX export of the result and `pcan predict` of the video with it. Raw layout: the baseline

@@ -91,7 +91,7 @@ def _runtime_ready() -> bool:
 
 @pytest.mark.skipif(not _runtime_ready(), reason="pcan_serve.runtime / pcan_serve.cli (pcan predict) not written yet")
 def test_predict_cli_classifies_held_out_videos_like_validation(trained, synth_set, tmp_path):
-    """`pcan predict --manifest` (DESIGN.md "CLI contract") on the val videos, with the runner checkpoint."""
+    """`pcan predict --manifest` (docs/formats.md "Manifests") on the val videos, with the runner checkpoint."""
     work_dir, best = trained
     (final,) = val_metrics(work_dir)
     out = tmp_path / "out.jsonl"

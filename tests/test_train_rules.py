@@ -186,7 +186,7 @@ def test_train_cli_usage_errors(tmp_path, monkeypatch):
 
 
 def test_ntu_config_pipelines_give_the_designed_shapes(tmp_path):
-    """The NTU recipe's pipelines on a real (synthetic) video: train crops 224, val 256 (DESIGN.md)."""
+    """The NTU recipe's pipelines on a real (synthetic) video: train crops 224, val 256 (docs/architecture.md)."""
     from mmaction.registry import DATASETS
     from mmengine.registry import DefaultScope
 

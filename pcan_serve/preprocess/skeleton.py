@@ -1,4 +1,4 @@
-"""Skeleton input (DESIGN.md "Skeleton input"): load JSON/.npz, validate, fit to the video.
+"""Skeleton input (docs/formats.md "Skeleton"): load JSON/.npz, validate, fit to the video.
 
 Every violation raises a typed error naming the field and what was expected. Unknown extra keys
 (``frame_dir``, ``label``, ``original_shape``, ...) are ignored, as mmaction2 annotations carry them.

@@ -3,7 +3,7 @@
 Layout of ``out_dir``::
 
     videos/NN_MOTION_III.avi    MJPG video (decord reads it)
-    videos/NN_MOTION_III.json   its skeleton (DESIGN.md "Skeleton input")
+    videos/NN_MOTION_III.json   its skeleton (docs/formats.md "Skeleton")
     synth_pose.pkl              {"split": {"train": [...], "val": [...]}, "annotations": [...]}
                                 for mmaction2's PoseDataset(data_prefix=dict(video="videos"))
     classes.txt                 one class name per line, in label order
