@@ -50,7 +50,8 @@ def predict(
     preset: opt.Preset = None,
     device: opt.Device = "auto",
     top_k: Annotated[
-        int | None, typer.Option("--top-k", min=1, help="Classes listed per branch [default: 5, or the class count]")
+        int | None,
+        typer.Option("--top-k", min=1, help="Classes listed per branch.", show_default="5, or the class count"),
     ] = None,
     num_clips: Annotated[
         int, typer.Option("--num-clips", min=1, help="Clips sampled uniformly per video and averaged (at most 10).")
@@ -60,7 +61,7 @@ def predict(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Clips per forward pass.")] = 4,
     decode_threads: Annotated[
         int | None,
-        typer.Option(min=1, envvar=DECODE_THREADS_ENV, help="Videos decoded at once [default: one per CPU]"),
+        typer.Option(min=1, envvar=DECODE_THREADS_ENV, help="Videos decoded at once.", show_default="one per CPU"),
     ] = None,
     decode_device: Annotated[
         str, typer.Option(help="cpu | cuda | auto: cuda decodes on NVDEC (PyNvVideoCodec), not bit-equal to cpu.")
@@ -70,12 +71,12 @@ def predict(
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     executor: Annotated[str, typer.Option(help="local | ray (Ray Data: one machine or a cluster).")] = "local",
     ray_address: Annotated[
-        str | None, typer.Option(help="Ray cluster to join [default: start a local Ray]", show_default=False)
+        str | None, typer.Option(help="Ray cluster to join.", show_default="start a local Ray")
     ] = None,
     num_replicas: Annotated[
-        int | None, typer.Option(min=1, help="Model replicas (ray) [default: one per GPU, else 3/4 of the CPUs]")
+        int | None, typer.Option(min=1, help="Model replicas (ray).", show_default="one per GPU, else 3/4 of the CPUs")
     ] = None,
-    decode_cpus: Annotated[float | None, typer.Option(help="CPUs per decode task (ray) [default: 1]")] = None,
+    decode_cpus: Annotated[float | None, typer.Option(help="CPUs per decode task (ray).", show_default="1")] = None,
 ) -> None:
     """Classify videos with their skeletons. Exit 0: all succeeded, 1: some failed, 2: usage error."""
     try:
