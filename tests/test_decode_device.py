@@ -17,8 +17,7 @@ from pcan_serve.cli import app
 from pcan_serve.errors import BackendUnavailable, FrameTooLarge, InvalidRequest, VideoTooLong
 from pcan_serve.http.settings import SettingsError, load_settings
 from pcan_serve.preprocess import open_video
-from pcan_serve.preprocess.decode_cpu import CpuDecoder
-from pcan_serve.preprocess.decode_cuda import CudaDecoder, cuda_decode_unavailable, resolve_decode_device
+from pcan_serve.preprocess.decode_cuda import cuda_decode_unavailable, resolve_decode_device
 
 FRAMES = np.stack(moving_frames(12, (48, 64)))
 
@@ -72,10 +71,10 @@ def test_with_nvdec_files_decode_there_and_bytes_on_the_cpu(nvdec, tmp_path):
     assert resolve_decode_device("auto") == "cuda"
     path = write_video(tmp_path / "v.avi", 12, size=(48, 64))
     with open_video(path, device="cuda") as vid:
-        assert isinstance(vid._decoder, CudaDecoder) and vid.num_frames == 12 and vid.fps == 30.0
+        assert vid.device == "cuda" and vid.num_frames == 12 and vid.fps == 30.0
         np.testing.assert_array_equal(vid.decode(np.arange(0, 12, 1)), FRAMES)  # more than one NVDEC batch
     with open_video(path.read_bytes(), device="cuda") as vid:
-        assert isinstance(vid._decoder, CpuDecoder)
+        assert vid.device == "cpu"  # NVDEC reads files only
 
 
 def test_nvdec_checks_the_limits(nvdec, tmp_path):

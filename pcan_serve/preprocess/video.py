@@ -39,7 +39,8 @@ class Video:
     ) -> None:
         file, name = _file(source)
         # NVDEC reads files: uploaded bytes are decoded on the CPU whatever the device
-        decoder = CudaDecoder if device == "cuda" and isinstance(file, str) else CpuDecoder
+        self.device = "cuda" if device == "cuda" and isinstance(file, str) else "cpu"  # the decoder that runs
+        decoder = CudaDecoder if self.device == "cuda" else CpuDecoder
         self._decoder = decoder(file, name, max_frames, max_pixels)
         self.name, self.num_frames, self.fps = name, self._decoder.num_frames, self._decoder.fps
         self._shape: tuple[int, int] | None = None
