@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: install test serve lint bench clean
+.PHONY: install test serve lint bench docs clean
 
 install: $(STAMP)
 
@@ -28,6 +28,9 @@ serve: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+docs: install
+	$(BIN)/python -m pcan_serve.runtime.schema_docs docs/formats.md
 
 bench: install
 	$(BIN)/pcan bench --quick
