@@ -20,3 +20,6 @@ MAX_CLIPS = 32
 
 MAX_BOX_SCALE = 2.0
 """A person box (hence its zero-padded crop) may span at most this many times the frame's longer side."""
+
+MAX_WINDOWS = 120
+"""Windows per timeline request (a 100 s video in 1 s strides); each costs ``num_clips`` clips of inference."""

@@ -113,7 +113,7 @@ def make_inputs(
     """
     cfg = config or PreprocessConfig()
     check_num_clips(num_clips)  # before any work is spent on the item
-    clock = _Stopwatch(timings)
+    clock = Stopwatch(timings)
     with clock("preprocess"):
         skel = load_skeleton(skeleton, max_persons=max_persons, max_frames=max_frames, max_bytes=max_skeleton_bytes)
     with clock("decode"):
@@ -146,7 +146,7 @@ def make_inputs(
     return inputs
 
 
-class _Stopwatch:
+class Stopwatch:
     """Adds elapsed milliseconds per stage into a caller's dict (or nowhere)."""
 
     def __init__(self, sink: dict[str, float] | None) -> None:
