@@ -17,7 +17,13 @@ import cv2
 import numpy as np
 
 from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT_MAX_PIXELS
-from ..preprocess.skeleton import SkeletonSource, check_frame_shape, frame_pixel_keypoints, load_skeleton
+from ..preprocess.skeleton import (
+    SkeletonSource,
+    check_frame_shape,
+    fit_to_video,
+    frame_pixel_keypoints,
+    load_skeleton,
+)
 from ..preprocess.video import open_video
 from .answers import moment_at
 from .overlay import draw_panel, draw_skeleton
@@ -51,7 +57,8 @@ def annotate_video(
     partial = out_path.with_name(out_path.stem + ".partial.mp4")  # a failed run leaves no file that looks done
     with open_video(video_path, max_frames=max_frames, max_pixels=max_pixels) as video:
         total, fps = video.num_frames, video.fps if video.fps > 0 else FALLBACK_FPS
-        skel_frames = min(skel.num_frames, total)
+        skel = fit_to_video(skel, total)  # as for a prediction: at most FRAME_TOLERANCE frames apart
+        skel_frames = skel.num_frames
         writer: _Writer | None = None
         try:
             for i, frame in video.frames(np.arange(total)):
