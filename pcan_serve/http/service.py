@@ -29,6 +29,7 @@ from ..errors import PCANError, RequestTimeout
 from ..model_io import ModelMeta
 from ..runtime import Frontend, Predictor, Prepared
 from . import allocator, bentoml_compat
+from .demo import DemoPage
 from .edge import ApiEdge, PredictGate, count, error_response, logger
 from .form import PredictRequest, read_predict_form
 from .settings import ServiceSettings
@@ -226,5 +227,6 @@ class PCANService:
         return frontend.prepare(upload.video_path, upload.skeleton, num_clips=upload.num_clips, name=upload.video_name)
 
 
+PCANService.add_asgi_middleware(DemoPage)  # first: outermost, it owns / and /docs
 PCANService.add_asgi_middleware(PredictGate, path="/predict", max_bytes=SETTINGS.max_upload_bytes)
 PCANService.add_asgi_middleware(ApiEdge)
