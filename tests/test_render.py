@@ -60,20 +60,20 @@ def test_annotated_ntu_sample_carries_the_overlay(timeline, sample_video, sample
 
 def test_small_odd_sized_video_two_persons(tmp_path, timeline):
     """Size kept (made even), every frame written, each person in its own colour."""
-    h, w, n = 75, 101, 12
+    h, w, n = 201, 267, 12
     path = tmp_path / "small.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
     for _ in range(n):
         writer.write(np.full((h, w, 3), 40, np.uint8))
     writer.release()
-    base = np.stack([np.linspace(20, 80, 17), np.linspace(10, 65, 17)], axis=-1)
-    kp = np.stack([np.repeat(base[None], n, 0), np.repeat((base + [8, 0])[None], n, 0)])  # [2, n, 17, 2]
+    base = np.stack([np.linspace(40, 220, 17), np.linspace(140, 160, 17)], axis=-1)  # below the panel
+    kp = np.stack([np.repeat(base[None], n, 0), np.repeat((base + [0, 35])[None], n, 0)])  # [2, n, 17, 2]
     skeleton = {"keypoint": kp.tolist(), "keypoint_score": np.ones((2, n, 17)).tolist(), "img_shape": [h, w]}
     frames, stream = decoded(annotate_video(path, skeleton, timeline, tmp_path / "small.mp4"))
-    assert len(frames) == n and frames[0].shape == (74, 100, 3) and stream.average_rate == 10
+    assert len(frames) == n and frames[0].shape == (200, 266, 3) and stream.average_rate == 10
     last = frames[-1].astype(int)
     for person in (0, 1):
-        x, y = np.round(kp[person, -1, 16] * [100 / w, 74 / h]).astype(int)  # the last joint: drawn last, on top
+        x, y = np.round(kp[person, -1, 16] * [266 / w, 200 / h]).astype(int)  # the last joint: drawn last, on top
         assert np.abs(last[y, x] - PERSON_COLORS[person]).max() < 60, (person, last[y, x])
 
 

@@ -28,8 +28,9 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def unit(shape: tuple[int, ...]) -> float:
-    """Overlay scale of a frame: 1.0 at 720p, never so small that text cannot be read."""
-    return max(0.35, min(shape[0], shape[1] * 9 / 16) / 720)
+    """Overlay scale of a frame: 1.0 at 720p, never below 0.8 (smaller text cannot be read: on a small frame
+    the panel covers more of it instead)."""
+    return max(0.8, min(shape[0], shape[1] * 9 / 16) / 720)
 
 
 def draw_skeleton(img: np.ndarray, keypoint: np.ndarray, score: np.ndarray) -> None:
