@@ -79,14 +79,15 @@ def run_timeline(
     skeleton: Any,
     window: float,
     stride: float,
-    top_k: int = 5,
+    top_k: int | None = None,
     num_clips: int = 1,
     fusion: str = "late",
     name: str | None = None,
     progress: Progress | None = None,
 ) -> Timeline:
     """Classify the whole video and each ``window``-second window every ``stride`` seconds; bad input raises a
-    typed :class:`~pcan_serve.errors.PCANError` before any frame is decoded."""
+    typed :class:`~pcan_serve.errors.PCANError` before any frame is decoded. ``top_k`` None: 5, or the class count."""
+    top_k = top_k if top_k is not None else predictor.default_top_k()
     predictor.check_request(top_k=top_k, fusion=fusion, num_clips=num_clips)
     timings: dict[str, float] = {}
     windowed = open_windows(
