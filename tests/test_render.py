@@ -11,7 +11,7 @@ import pytest
 from pcan_serve.errors import SkeletonVideoMismatch
 from pcan_serve.preprocess import load_skeleton, open_video
 from pcan_serve.preprocess.skeleton import frame_pixel_keypoints
-from pcan_serve.render import annotate_video, plot_timeline
+from pcan_serve.render import annotate_video, plot_timeline, write_pictures
 from pcan_serve.render.annotate import output_size
 from pcan_serve.render.answers import moment_at, owned_spans
 from pcan_serve.render.overlay import PERSON_COLORS
@@ -127,3 +127,15 @@ def test_timeline_plot(timeline, tmp_path):
     with pytest.raises(ValueError, match="no timeline"):
         plot_timeline({k: v for k, v in timeline.items() if k != "timeline"}, tmp_path / "none.png")
     json.dumps(timeline)  # the prediction object a plot is drawn from is plain JSON
+
+
+def test_pictures_per_input(timeline, sample_video, sample_skeleton, tmp_path):
+    stem = sample_video.stem
+    written = write_pictures(sample_video, sample_skeleton, timeline, tmp_path, max_frames=200)
+    assert written == [tmp_path / f"{stem}.mp4", tmp_path / f"{stem}.timeline.png"]
+    assert all(p.stat().st_size > 10_000 for p in written)
+    whole = {k: v for k, v in timeline.items() if k != "timeline"}  # no windows asked for: no plot
+    folder = tmp_path / "whole"
+    folder.mkdir()
+    assert write_pictures(sample_video, sample_skeleton, whole, folder) == [folder / f"{stem}.mp4"]
+    assert [p.name for p in folder.iterdir()] == [f"{stem}.mp4"]

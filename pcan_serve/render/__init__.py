@@ -2,6 +2,7 @@
 the HTTP layer import this stage)."""
 
 from .annotate import annotate_video
+from .files import write_pictures
 from .timeline_plot import plot_timeline
 
-__all__ = ["annotate_video", "plot_timeline"]
+__all__ = ["annotate_video", "plot_timeline", "write_pictures"]
