@@ -131,7 +131,8 @@ def test_timeline_plot(timeline, tmp_path):
 
 def test_pictures_per_input(timeline, sample_video, sample_skeleton, tmp_path):
     stem = sample_video.stem
-    written = write_pictures(sample_video, sample_skeleton, timeline, tmp_path, max_frames=200)
+    limits = Predictor.from_path(None, preset="tiny", device="cpu", max_frames=200, max_persons=2).limits
+    written = write_pictures(sample_video, sample_skeleton, timeline, tmp_path, **limits)  # as the CLI passes them
     assert written == [tmp_path / f"{stem}.mp4", tmp_path / f"{stem}.timeline.png"]
     assert all(p.stat().st_size > 10_000 for p in written)
     whole = {k: v for k, v in timeline.items() if k != "timeline"}  # no windows asked for: no plot

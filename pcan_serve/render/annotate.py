@@ -16,7 +16,12 @@ import av
 import cv2
 import numpy as np
 
-from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT_MAX_PIXELS
+from ..preprocess.limits import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PERSONS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_SKELETON_BYTES,
+)
 from ..preprocess.skeleton import (
     SkeletonSource,
     check_frame_shape,
@@ -49,11 +54,13 @@ def annotate_video(
     max_frames: int = DEFAULT_MAX_FRAMES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_persons: int = DEFAULT_MAX_PERSONS,
+    max_skeleton_bytes: int = DEFAULT_MAX_SKELETON_BYTES,
 ) -> Path:
     """Write ``out_path`` (.mp4); ``prediction`` is the prediction output object (its ``timeline`` when present
-    labels each frame by its window); ``progress(frames done, frames in all)`` after every frame."""
+    labels each frame by its window); ``progress(frames done, frames in all)`` after every frame. The ``max_*``
+    input limits are ``Frontend.limits``'s."""
     out_path = Path(out_path)
-    skel = load_skeleton(skeleton, max_persons=max_persons, max_frames=max_frames)
+    skel = load_skeleton(skeleton, max_persons=max_persons, max_frames=max_frames, max_bytes=max_skeleton_bytes)
     partial = out_path.with_name(out_path.stem + ".partial.mp4")  # a failed run leaves no file that looks done
     with open_video(video_path, max_frames=max_frames, max_pixels=max_pixels) as video:
         total, fps = video.num_frames, video.fps if video.fps > 0 else FALLBACK_FPS
