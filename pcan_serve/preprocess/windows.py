@@ -33,9 +33,10 @@ from .skeleton import Skeleton, SkeletonSource, check_frame_shape, fit_to_video,
 from .video import Video, VideoSource, open_video
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TimeWindow:
-    """A span of the video: frames ``[start_frame, end_frame)``, seconds ``[start, end)``, and its sample."""
+    """A span of the video: frames ``[start_frame, end_frame)``, seconds ``[start, end)``, and its sample.
+    Hashed by identity: answers are kept per span object."""
 
     start_frame: int
     end_frame: int

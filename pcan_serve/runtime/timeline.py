@@ -5,7 +5,7 @@ predictor in batches as the decoder completes them, so memory holds a batch, not
 Scores, top-k lists and fusion are the prediction object's own (``output.top_k``, ``Frontend.fuse``).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from ..preprocess.windows import TimeWindow, open_windows
+from ..preprocess.windows import TimeWindow, Windowed, open_windows
 from .frontend import Frontend, Prepared
 from .output import top_k as top_classes
 from .predictor import Predictor
@@ -102,7 +102,7 @@ def run_timeline(
     )
     label = name if name is not None else (str(video) if isinstance(video, str | Path) else "upload")
     total = len(windowed.windows) + 1
-    answers: dict[int, dict[str, np.ndarray]] = {}  # id(span) -> probabilities
+    answers: dict[TimeWindow, dict[str, np.ndarray]] = {}
     inference_ms = 0.0
     batch: list[tuple[TimeWindow, Prepared]] = []
 
@@ -110,7 +110,7 @@ def run_timeline(
         nonlocal inference_ms
         items = [item for _, item in batch]
         for (span, item), probs in zip(batch, predictor.infer(items), strict=True):
-            answers[id(span)] = probs
+            answers[span] = probs
             inference_ms += item.timing_ms["inference"]
         batch.clear()
         if progress is not None:
@@ -123,7 +123,22 @@ def run_timeline(
                 flush()
         if batch:
             flush()
-    whole = Prepared(label, np.empty(0), np.empty(0), {**timings, "inference": inference_ms})
-    prediction = predictor.format(whole, answers[id(windowed.whole)], top_k=top_k, fusion=fusion)
-    windows = [answer_window(predictor, w, answers[id(w)], top_k, fusion) for w in windowed.windows]
+    return assemble_timeline(predictor, windowed, answers, label, inference_ms, top_k, fusion)
+
+
+def assemble_timeline(
+    frontend: Frontend,
+    windowed: Windowed,
+    answers: Mapping[TimeWindow, dict[str, np.ndarray]],
+    name: str,
+    inference_ms: float,
+    top_k: int,
+    fusion: str = "late",
+) -> Timeline:
+    """The timeline answer from every span's clip-averaged probabilities, wherever they were computed (a
+    Predictor here, the model service over HTTP); decode and preprocess times from ``windowed.timings``."""
+    timing = {**(windowed.timings or {}), "inference": inference_ms}
+    whole = Prepared(name, np.empty(0), np.empty(0), timing)  # format reads only the name and the timings
+    prediction = frontend.format(whole, answers[windowed.whole], top_k=top_k, fusion=fusion)
+    windows = [answer_window(frontend, w, answers[w], top_k, fusion) for w in windowed.windows]
     return Timeline(prediction, windows)
