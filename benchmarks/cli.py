@@ -19,7 +19,7 @@ def _group() -> None:
     """Keeps ``bench`` a named sub-command when this app is invoked on its own (tests)."""
 
 
-STAGE_NAMES = ("decode", "preprocess", "model", "e2e", "http", "load", "executors")
+STAGE_NAMES = ("decode", "preprocess", "model", "e2e", "http", "load", "executors", "windows")
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:

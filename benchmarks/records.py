@@ -15,8 +15,8 @@ from typing import Any
 from .timing import paired_speedup, summarize
 
 SCHEMA_VERSION = 1
-STAGES = ("decode", "preprocess", "model", "e2e", "http", "load", "executors")
-DEFAULT_STAGES = STAGES[:-2]  # load and executors run only when asked for (--stages load,executors)
+STAGES = ("decode", "preprocess", "model", "e2e", "http", "load", "executors", "windows")
+DEFAULT_STAGES = STAGES[:-3]  # load, executors and windows run only when asked for (--stages load,executors,windows)
 
 
 def label(rec: dict[str, Any]) -> str:

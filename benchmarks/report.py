@@ -88,6 +88,14 @@ EXECUTORS: list[Column] = [
     ("steady items/s", lambda r: _f(r.get("steady_items_per_s"), 2)),
 ]
 
+WINDOWS: list[Column] = [
+    ("decoding", lambda r: r["part"].replace("_", " ")),
+    ("windows", lambda r: str(r.get("windows"))),
+    ("frames asked of the decoder", lambda r: str(r.get("frames_requested"))),
+    *_stats(1),
+    ("speed-up vs per window", lambda r: _x(r.get("speedup"))),
+]
+
 
 def _model_recs(res: Results) -> list[dict[str, Any]]:
     return sorted(res.ok("model"), key=lambda r: (r["device"], r["backend"], r["precision"], r["batch"]))
@@ -140,6 +148,7 @@ def _sections(res: Results, readme: bool) -> list[str]:
         ("HTTP service", "HTTP `POST /predict` (`pcan serve`), one video per request:", HTTP, res.ok("http")),
         ("HTTP under hostile load (`--stages load`)", None, LOAD, res.ok("load")),
         ("`pcan predict`: local vs Ray executor (`--stages executors`)", None, EXECUTORS, res.ok("executors")),
+        ("Timeline inputs: one decode pass vs one per window (`--stages windows`)", None, WINDOWS, res.ok("windows")),
     ]  # fmt: skip
     out: list[str] = []
     for title, intro, cols, recs in sections:

@@ -191,3 +191,21 @@ def test_resume_from_csv_skips_inert_names(tmp_path, monkeypatch, sample_video, 
     assert _invoke(["=x.avi", "--preset", "tiny", "-o", "out.csv"]).exit_code == 0
     res = _invoke(["=x.avi", "--preset", "tiny", "-o", "out.csv", "--resume"])
     assert "1 items already in" in res.output and "0 to go" in res.output
+
+
+def test_window_and_annotate_write_a_timeline_and_pictures(tiny_ckpt, sample_video, sample_skeleton, tmp_path):
+    out, pictures = tmp_path / "out.jsonl", tmp_path / "pictures"
+    pictures.mkdir()
+    args = [str(sample_video), "--skeleton", str(sample_skeleton), "--checkpoint", str(tiny_ckpt), "-o", str(out)]
+    res = _invoke([*args, "--window", "1", "--stride", "0.5", "--annotate", str(pictures), "--top-k", "3"])
+    assert res.exit_code == 0, res.output
+    [row] = _rows(out)
+    ref = Predictor.from_path(tiny_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=3).to_dict()
+    assert [c["label"] for c in row["top_k"]] == [c["label"] for c in ref["top_k"]]  # the whole-video answer
+    assert len(row["timeline"]) == 6 and row["timeline"][-1]["end"] == round(103 / 30, 3)
+    stem = sample_video.stem
+    assert sorted(p.name for p in pictures.iterdir()) == [f"{stem}.mp4", f"{stem}.timeline.png"]
+    res = _invoke([*args, "--window", "1"])
+    assert res.exit_code == 2 and "window and stride go together" in res.output
+    res = _invoke([*args, "--window", "1", "--stride", "0.5", "--executor", "ray"])
+    assert res.exit_code == 2 and "--executor local" in res.output

@@ -434,10 +434,16 @@ def test_unknown_routes_and_methods_answer_the_error_shape(server, method, path,
     assert error["type"] == kind and path in error["message"]
 
 
-def test_docs_leads_to_the_swagger_ui(server):
-    res = requests.get(f"{server}/docs", timeout=10, allow_redirects=False)
-    assert res.status_code in (302, 307) and res.headers["location"] == "/"
-    assert "swagger" in requests.get(f"{server}/", timeout=10).text.lower()
+def test_docs_is_the_swagger_ui_and_root_the_demo_page(server):
+    docs = requests.get(f"{server}/docs", timeout=10)
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert "./static_content/swagger-ui-bundle.js" in docs.text  # relative to /docs: BentoML's own route
+    assert requests.get(f"{server}/static_content/swagger-ui-bundle.js", timeout=10).status_code == 200
+    res = requests.get(f"{server}/docs/", timeout=10, allow_redirects=False)
+    assert res.status_code in (302, 307) and res.headers["location"] == "/docs"
+    page = requests.get(f"{server}/", timeout=10)
+    assert page.status_code == 200 and '<form id="form">' in page.text and 'href="/docs"' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
 
 
 def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):
@@ -472,6 +478,8 @@ def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):
     assert model["tag"] == f"pcan:{imported}"
     assert any(n.endswith(f"models/pcan/{imported}/model.pth") for n in names), names
     assert any(n.endswith("src/pcan_serve/http/service.py") for n in names)
+    for page in ("index.html", "demo.css", "demo.js"):  # the demo page ships with the service
+        assert any(n.endswith(f"src/pcan_serve/http/static/{page}") for n in names), page
 
 
 def test_without_an_imported_model_serves_untrained_weights(tmp_path):

@@ -7,9 +7,10 @@ import typer
 from pydantic import ValidationError
 
 from ..errors import PCANError
+from ..preprocess import Limits
 from ..preprocess.decode_cuda import resolve_decode_device
-from ..preprocess.items import from_manifest, from_videos, select
-from ..runtime import PredictOptions, Predictor, Row
+from ..preprocess.items import Item, from_manifest, from_videos, select
+from ..runtime import Failure, PredictOptions, Predictor, Row
 from ..workers import DECODE_THREADS_ENV
 from . import options as opt
 from .errors import UsageError, err, stop
@@ -40,6 +41,17 @@ def request_options(**values: object) -> PredictOptions:
         raise UsageError(f"{flag}: {first['msg']}, got {first['input']!r}") from None
 
 
+def annotated(item: Item, row: Row, folder: Path, limits: Limits) -> Row:
+    """``row`` after its pictures are written to ``folder``; a failure to draw them fails that item alone."""
+    from ..render import write_pictures  # matplotlib and the encoder only when pictures are asked for
+
+    try:
+        write_pictures(item.video, item.skeleton, row.to_dict(), folder, limits=limits)
+    except Exception as exc:
+        return Failure.of(item.video, exc)
+    return row
+
+
 def predict(
     videos: Annotated[list[Path] | None, typer.Argument(help="Video files or folders of videos.")] = None,
     skeleton: Annotated[Path | None, typer.Option(help="Skeleton JSON/NPZ of the single VIDEO.")] = None,
@@ -57,6 +69,13 @@ def predict(
         int, typer.Option("--num-clips", min=1, help="Clips sampled uniformly per video and averaged (at most 10).")
     ] = 1,
     fusion: Annotated[str, typer.Option(help="late (rgb + pose late fusion) | fused (the fused head).")] = "late",
+    window: Annotated[
+        float | None, typer.Option(help="Seconds: also classify overlapping windows of this length (a timeline).")
+    ] = None,
+    stride: Annotated[float | None, typer.Option(help="Seconds between window starts (with --window).")] = None,
+    annotate: Annotated[
+        Path | None, typer.Option(help="Folder for an annotated MP4 per video (+ a timeline PNG with --window).")
+    ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="OUT.jsonl | OUT.csv | - (stdout).")] = "-",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Clips per forward pass.")] = 4,
     decode_threads: Annotated[
@@ -85,9 +104,13 @@ def predict(
         if skeleton is not None and manifest is not None:
             raise UsageError("--skeleton goes with one VIDEO; a manifest names its own skeletons")
         source = opt.model_source(checkpoint, onnx, engine, preset)
-        options = request_options(top_k=top_k, fusion=fusion, num_clips=num_clips)
+        options = request_options(top_k=top_k, fusion=fusion, num_clips=num_clips, window=window, stride=stride)
         if executor not in ("local", "ray"):
             raise UsageError(f"--executor must be local or ray, got {executor!r}")
+        if executor == "ray" and (window is not None or annotate is not None):
+            raise UsageError("--window and --annotate run with --executor local")
+        if annotate is not None and not annotate.is_dir():
+            raise UsageError(f"--annotate folder does not exist: {annotate}")
         if executor == "local" and (ray_address, num_replicas, decode_cpus) != (None, None, None):
             raise UsageError("--ray-address, --num-replicas and --decode-cpus need --executor ray")
         decode_device = resolve_decode_device(decode_device)
@@ -124,14 +147,16 @@ def predict(
     with ResultWriter(output, append=resume) as writer, progress_bar("pcan predict", progress) as bar:
         task = bar.add_task("predict", total=len(items))
 
-        def emit(row: Row) -> None:
+        def emit(item: Item, row: Row) -> None:
+            if annotate is not None and row.ok:
+                row = annotated(item, row, annotate, frontend.limits)
             writer.write(row)
             counts[row.ok] += 1
             bar.advance(task)
 
         try:
             if ray_run is not None:
-                ray_run.run(items, emit, options, batch_size)
+                ray_run.run(items, lambda row: emit(None, row), options, batch_size)
             else:
                 run_items(frontend, items, emit, options, batch_size, decode_threads)
         finally:

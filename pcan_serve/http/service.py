@@ -15,6 +15,7 @@ tuning the allocator) runs in the deployment and start-up hooks.
 import asyncio
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,7 +30,9 @@ from starlette.requests import Request
 from ..errors import PCANError
 from ..model_io import ModelMeta
 from ..runtime import Frontend, PredictOptions, Prepared
+from ..runtime.timeline import assemble_timeline, open_request_windows
 from . import allocator, bentoml_compat
+from .demo import DemoPage
 from .edge import ApiEdge, PredictGate, count, error_response, logger
 from .errors import RequestTimeout
 from .form import PredictRequest, read_predict_form
@@ -204,18 +207,43 @@ class PCANService:
     async def _predict(self, upload: PredictRequest) -> tuple[dict[str, Any], Prepared]:
         frontend = await self._engine()
         options = frontend.check(upload.options)
+        if options.window is not None:
+            return await self._predict_timeline(frontend, upload, options)
         item = await anyio.to_thread.run_sync(self._prepare, frontend, upload, options, limiter=self._limiter)
-        [out] = await self.model.to_async.infer([ModelInput(imgs=item.imgs, heatmaps=item.heatmaps)])
-        if out.error is not None:
-            raise RuntimeError(out.error)
+        out = await self._infer(item.imgs, item.heatmaps)
         item.timing_ms["inference"] = out.inference_ms
         prediction = frontend.format(item, out.as_dict(), top_k=options.top_k, fusion=options.fusion)
         return prediction.to_dict(), item
+
+    async def _infer(self, imgs: np.ndarray, heatmaps: np.ndarray) -> ModelOutput:
+        [out] = await self.model.to_async.infer([ModelInput(imgs=imgs, heatmaps=heatmaps)])
+        if out.error is not None:
+            raise RuntimeError(out.error)
+        return out
+
+    async def _predict_timeline(
+        self, frontend: Frontend, upload: PredictRequest, options: PredictOptions
+    ) -> tuple[dict[str, Any], Prepared]:
+        """The windows of one decode pass, each sent to the model as the decoder completes it (memory: one span's
+        inputs at a time), then the prediction with its timeline."""
+        run = partial(open_request_windows, frontend, upload.video_path, upload.skeleton, options)
+        windowed = await anyio.to_thread.run_sync(run, limiter=self._limiter)
+        answers, inference_ms = {}, 0.0
+        with windowed:
+            spans = windowed.inputs()
+            while (done := await anyio.to_thread.run_sync(next, spans, None, limiter=self._limiter)) is not None:
+                span, inputs = done
+                out = await self._infer(inputs["imgs"], inputs["heatmaps"])
+                answers[span], inference_ms = out.as_dict(), inference_ms + out.inference_ms
+        prediction = assemble_timeline(frontend, windowed, answers, upload.video_name, inference_ms, options)
+        timing = prediction.timing_ms.model_dump()
+        return prediction.to_dict(), Prepared(upload.video_name, np.empty(0), np.empty(0), timing)
 
     @staticmethod
     def _prepare(frontend: Frontend, upload: PredictRequest, options: PredictOptions) -> Prepared:
         return frontend.prepare(upload.video_path, upload.skeleton, num_clips=options.num_clips, name=upload.video_name)
 
 
+PCANService.add_asgi_middleware(DemoPage)  # first: outermost, it owns / and /docs
 PCANService.add_asgi_middleware(PredictGate, path="/predict", max_bytes=SETTINGS.max_upload_bytes)
 PCANService.add_asgi_middleware(ApiEdge)

@@ -31,7 +31,7 @@ from .skeleton import (
     frame_pixel_keypoints,
     load_skeleton,
 )
-from .video import VideoSource, open_video
+from .video import Video, VideoSource, open_video
 
 Inputs = dict[str, np.ndarray]
 
@@ -91,6 +91,24 @@ def build_inputs(frames: np.ndarray, skeleton: Skeleton, plan: SamplePlan, confi
     return {"imgs": clips.imgs, "heatmaps": heatmaps}
 
 
+def open_item(
+    video: VideoSource,
+    skeleton: SkeletonSource,
+    limits: Limits,
+    decode_device: str = "cpu",
+    clock: "Stopwatch | None" = None,
+) -> tuple[Skeleton, Video]:
+    """The skeleton parsed and the video opened (header and packet index only), each within ``limits``."""
+    clock = clock or Stopwatch(None)
+    with clock("preprocess"):
+        skel = load_skeleton(
+            skeleton, max_persons=limits.max_persons, max_frames=limits.max_frames, max_bytes=limits.max_skeleton_bytes
+        )
+    with clock("decode"):
+        vid = open_video(video, max_frames=limits.max_frames, max_pixels=limits.max_pixels, device=decode_device)
+    return skel, vid
+
+
 def make_inputs(
     video: VideoSource,
     skeleton: SkeletonSource,
@@ -108,13 +126,8 @@ def make_inputs(
     cfg = config or PreprocessConfig()
     lim = limits or Limits()
     check_num_clips(num_clips, lim.max_clips)  # before any work is spent on the item
-    clock = _Stopwatch(timings)
-    with clock("preprocess"):
-        skel = load_skeleton(
-            skeleton, max_persons=lim.max_persons, max_frames=lim.max_frames, max_bytes=lim.max_skeleton_bytes
-        )
-    with clock("decode"):
-        vid = open_video(video, max_frames=lim.max_frames, max_pixels=lim.max_pixels, device=decode_device)
+    clock = Stopwatch(timings)
+    skel, vid = open_item(video, skeleton, lim, decode_device, clock)
     with vid:
         with clock("preprocess"):
             skel = fit_to_video(skel, vid.num_frames)
@@ -143,7 +156,7 @@ def make_inputs(
     return inputs
 
 
-class _Stopwatch:
+class Stopwatch:
     """Adds elapsed milliseconds per stage into a caller's dict (or nowhere)."""
 
     def __init__(self, sink: dict[str, float] | None) -> None:

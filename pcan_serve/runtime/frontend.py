@@ -103,11 +103,14 @@ class Frontend:
         """The prediction object for one item's clip-averaged probabilities (late fusion: ``model.scores``)."""
         top_k = self.top_k_or_default(top_k)
         self.check_request(top_k=top_k, fusion=fusion)
-        fused = fusion == "fused"
-        scores = with_late_fusion(probs, self.fusion_weights)
-        label = fusion_name(None if fused else self.fusion_weights)
+        scores, served, label = self.served_scores(probs, fusion)
         timing = {k: item.timing_ms.get(k, 0.0) for k in ("decode", "preprocess", "inference")}
         timing["total"] = sum(timing.values())
-        served = "fused" if fused else LATE
         names = self.config.class_names
         return make_prediction(item.name, scores, served, label, names, top_k, self.served_model, timing)
+
+    def served_scores(self, probs: dict[str, np.ndarray], fusion: str) -> tuple[dict[str, np.ndarray], str, str]:
+        """The branches plus their late fusion (``model.scores``), the served key and the fusion's name."""
+        fused = fusion == "fused"
+        label = fusion_name(None if fused else self.fusion_weights)
+        return with_late_fusion(probs, self.fusion_weights), ("fused" if fused else LATE), label

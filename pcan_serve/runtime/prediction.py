@@ -56,6 +56,21 @@ class Timing(Contract):
     total: float = Field(0.0, description="Sum of the stages.")
 
 
+Branches = Annotated[
+    dict[Literal["rgb", "pose", "fused"], BranchScores],
+    Field(description="Per-branch best classes: `rgb`, `pose`, and `fused` when the fused head is trained."),
+]
+
+
+class Window(Contract):
+    """One window of a timeline: its time span and what the model saw in it."""
+
+    start: float = Field(description="Seconds from the start of the video (the window's first frame).")
+    end: float = Field(description="Seconds; the window covers [start, end).")
+    top_k: TopK
+    branches: Branches
+
+
 class Prediction(Contract):
     """One video's answer: the served prediction, its top-k, each branch's top-k, the model and the timings."""
 
@@ -64,10 +79,11 @@ class Prediction(Contract):
     prediction: ClassScore = Field(description="The served fusion's best class.")
     fusion: str = Field(description="What was served: `late_R:P` (late fusion with weights rgb:pose) or `fused`.")
     top_k: TopK
-    branches: dict[Literal["rgb", "pose", "fused"], BranchScores] = Field(
-        description="Per-branch best classes: `rgb`, `pose`, and `fused` when the fused head is trained."
-    )
+    branches: Branches
     model: ServedModel = Field(description="Which model answered.")
+    timeline: list[Window] | None = Field(
+        None, description="Overlapping windows in time order, each answered alone; only when `window` was asked for."
+    )
     timing_ms: Timing = Field(description="Milliseconds per stage of this item.")
 
 
