@@ -16,6 +16,7 @@ _SUBAPPS = [
     ("training.cli", "app", None),
     ("benchmarks.cli", "app", None),
     ("pcan_serve.cli.serve", "app", None),
+    ("pcan_serve.cli.pose", "app", None),
 ]
 
 
