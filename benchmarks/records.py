@@ -15,7 +15,7 @@ from typing import Any
 from .timing import paired_speedup, summarize
 
 SCHEMA_VERSION = 1
-STAGES = ("decode", "preprocess", "model", "e2e", "http", "load", "executors")
+STAGES = ("decode", "preprocess", "model", "e2e", "http", "pose", "load", "executors")
 DEFAULT_STAGES = STAGES[:-2]  # load and executors run only when asked for (--stages load,executors)
 
 

@@ -130,6 +130,20 @@ class PoseEstimator:
     ) -> PoseResult:
         """The skeleton of ``video`` (path, bytes, or an opened :class:`Video`), estimated on ``frames`` (any
         order, repeats allowed; None: every frame). ``progress(n)`` after each of the n distinct frames."""
+        return self.estimate_keeping(video, frames, None, max_frames, max_pixels, progress)[0]
+
+    def estimate_keeping(
+        self,
+        video: VideoSource | Video,
+        frames: Iterable[int] | np.ndarray | None,
+        keep: np.ndarray | None,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[PoseResult, np.ndarray | None]:
+        """:meth:`estimate`, decoding in the same pass the sorted distinct frames ``keep`` (e.g. the RGB
+        branch's ``plan.rgb_unique``) and returning them too, uint8 [len(keep), H, W, 3]: a video-only request
+        then decodes each frame once (the RGB crop needs the skeleton, so those frames wait for it)."""
         start = time.perf_counter()
         opened = video if isinstance(video, Video) else open_video(video, max_frames=max_frames, max_pixels=max_pixels)
         decode_ms = (time.perf_counter() - start) * 1e3
@@ -137,9 +151,14 @@ class PoseEstimator:
             n = opened.num_frames
             wanted = np.arange(n) if frames is None else np.unique(np.asarray(list(frames), dtype=np.int64))
             if wanted.size == 0 or wanted[0] < 0 or wanted[-1] >= n:
-                raise InvalidRequest(f"frames: expected indices in [0, {n}), got {wanted.tolist()[:8]}...")
-            session = self.session(n, opened.name)
-            pending = opened.frames(wanted)
+                raise InvalidRequest(f"frames: expected indices in [0, {n}), got {wanted.tolist()[:8]}")
+            keep = None if keep is None else np.asarray(keep, dtype=np.int64)
+            union = wanted if keep is None else np.union1d(wanted, keep)
+            pose_set = set(wanted.tolist())
+            slots = {} if keep is None else {int(f): i for i, f in enumerate(keep.tolist())}
+            kept = None
+            session, done = self.session(n, opened.name), 0
+            pending = opened.frames(union)
             while True:
                 tick = time.perf_counter()
                 item = next(pending, None)
@@ -147,11 +166,19 @@ class PoseEstimator:
                 if item is None:
                     break
                 position, frame = item
-                session.add(int(wanted[position]), frame)
-                if progress is not None:
-                    progress(position + 1)
+                index = int(union[position])
+                if index in slots:
+                    if kept is None:
+                        kept = np.empty((len(slots), *frame.shape), dtype=np.uint8)
+                    kept[slots[index]] = frame
+                if index in pose_set:
+                    session.add(index, frame)
+                    done += 1
+                    if progress is not None:
+                        progress(done)
+                del frame, item
         finally:
             if not isinstance(video, Video):
                 opened.close()
         total = (time.perf_counter() - start) * 1e3
-        return session.result({"decode": decode_ms, "total": total})
+        return session.result({"decode": decode_ms, "total": total}), kept

@@ -21,7 +21,7 @@ from .landmarks import Pose
 
 SAME_PERSON = 0.15  # mean joint distance / body size below which two poses are one person
 SAME_CENTER = 0.1  # a detection centred this close (x its ROI size) to a followed person is that person
-REDETECT_EVERY = 8
+REDETECT_EVERY = 16  # frames estimated between searches for newcomers (while fewer than max_persons)
 
 
 class PoseModel(Protocol):
