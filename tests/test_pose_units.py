@@ -128,3 +128,32 @@ def test_splits_are_drawn_per_class_and_keep_given_ones(tmp_path):
         assert sum(e.split == "val" for e in split if e.label == c and e.filename != "x.mp4") == 2
     assert split[-2].split == "val" and split[-1].split == "train"  # given split kept; a lone video trains
     assert assign_splits(entries, 0.2, seed=1) == split and assign_splits(entries, 0.2, seed=2) != split
+
+
+def test_prefetch_keeps_order_raises_errors_and_stops_early(monkeypatch):
+    from pcan_serve.pose import prefetch
+
+    monkeypatch.setattr(prefetch, "usable_cpus", lambda: 2)
+    assert list(prefetch.prefetched(iter(range(20)))) == list(range(20))
+
+    def failing():
+        yield 1
+        raise ValueError("bad frame")
+
+    with pytest.raises(ValueError, match="bad frame"):
+        list(prefetch.prefetched(failing()))
+    closed = []
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.append(True)
+
+    items = prefetch.prefetched(endless())
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()  # joins the helper, which closes the source in its own thread
+    assert closed == [True]

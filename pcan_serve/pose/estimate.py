@@ -8,6 +8,7 @@ those would stretch the person box that preprocessing crops (mmaction2's keypoin
 
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..preprocess.limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PERSONS, DEFAULT
 from ..preprocess.skeleton_io import NUM_JOINTS
 from ..preprocess.video import Video, VideoSource, open_video
 from .detector import Detector
+from .prefetch import prefetched
 from .tracker import PoseModel, Tracker
 
 DEFAULT_PERSONS = 2  # NTU-60's two-person actions
@@ -145,24 +147,24 @@ class PoseEstimator:
         branch's ``plan.rgb_unique``) and returning them too, uint8 [len(keep), H, W, 3]: a video-only request
         then decodes each frame once (the RGB crop needs the skeleton, so those frames wait for it)."""
         start = time.perf_counter()
-        opened = video if isinstance(video, Video) else open_video(video, max_frames=max_frames, max_pixels=max_pixels)
-        decode_ms = (time.perf_counter() - start) * 1e3
-        try:
+        with ExitStack() as stack:  # unwinds in reverse: the decoding thread stops before the video closes
+            opened = video if isinstance(video, Video) else open_video(video, max_frames, max_pixels)
+            if opened is not video:
+                stack.callback(opened.close)
+            decode_ms = (time.perf_counter() - start) * 1e3
             n = opened.num_frames
             wanted = np.arange(n) if frames is None else np.unique(np.asarray(list(frames), dtype=np.int64))
             if wanted.size == 0 or wanted[0] < 0 or wanted[-1] >= n:
                 raise InvalidRequest(f"frames: expected indices in [0, {n}), got {wanted.tolist()[:8]}")
-            keep = None if keep is None else np.asarray(keep, dtype=np.int64)
             union = wanted if keep is None else np.union1d(wanted, keep)
-            pose_set = set(wanted.tolist())
-            slots = {} if keep is None else {int(f): i for i, f in enumerate(keep.tolist())}
-            kept = None
+            slots = {} if keep is None else {int(f): i for i, f in enumerate(np.asarray(keep).tolist())}
+            pose_frames, kept = set(wanted.tolist()), None
             session, done = self.session(n, opened.name), 0
-            pending = opened.frames(union)
+            pending = stack.enter_context(closing(prefetched(opened.frames(union))))
             while True:
                 tick = time.perf_counter()
                 item = next(pending, None)
-                decode_ms += (time.perf_counter() - tick) * 1e3
+                decode_ms += (time.perf_counter() - tick) * 1e3  # the time spent waiting for decoded frames
                 if item is None:
                     break
                 position, frame = item
@@ -171,14 +173,11 @@ class PoseEstimator:
                     if kept is None:
                         kept = np.empty((len(slots), *frame.shape), dtype=np.uint8)
                     kept[slots[index]] = frame
-                if index in pose_set:
+                if index in pose_frames:
                     session.add(index, frame)
                     done += 1
                     if progress is not None:
                         progress(done)
                 del frame, item
-        finally:
-            if not isinstance(video, Video):
-                opened.close()
         total = (time.perf_counter() - start) * 1e3
         return session.result({"decode": decode_ms, "total": total}), kept
