@@ -157,3 +157,14 @@ def test_prefetch_keeps_order_raises_errors_and_stops_early(monkeypatch):
     assert [next(items) for _ in range(3)] == [0, 1, 2]
     items.close()  # joins the helper, which closes the source in its own thread
     assert closed == [True]
+
+
+def test_max_persons_is_checked_against_the_cap_before_loading(tmp_path, monkeypatch):
+    from pcan_serve.errors import InvalidRequest
+    from pcan_serve.pose import load_estimator
+    from pcan_serve.pose.weights import MODELS_ENV
+
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))  # no weights here: the check comes first
+    for bad, cap in ((3, 2), (0, 10), (11, 10), (True, 10), (1.5, 10)):
+        with pytest.raises(InvalidRequest, match="max_persons"):
+            load_estimator(max_persons=bad, cap=cap)

@@ -11,6 +11,7 @@ at install time (:mod:`.install`); optional: an RTMPose-style ONNX model (:mod:`
 
 from pathlib import Path
 
+from ..preprocess.limits import DEFAULT_MAX_PERSONS
 from .detector import Detector
 from .estimate import DEFAULT_PERSONS, PoseEstimator, PoseInfo, PoseResult, PoseSession, check_max_persons
 from .landmarks import LandmarkModel
@@ -19,9 +20,14 @@ from .weights import DETECTOR, LANDMARKS, model_path
 
 
 def load_estimator(
-    pose_model: str | Path | None = None, max_persons: int = DEFAULT_PERSONS, num_threads: int = DEFAULT_THREADS
+    pose_model: str | Path | None = None,
+    max_persons: int = DEFAULT_PERSONS,
+    num_threads: int = DEFAULT_THREADS,
+    cap: int = DEFAULT_MAX_PERSONS,
 ) -> PoseEstimator:
-    """BlazePose (default), or the RTMPose-style ONNX ``pose_model`` on BlazePose's person detector."""
+    """BlazePose (default), or the RTMPose-style ONNX ``pose_model`` on BlazePose's person detector; at most
+    ``max_persons`` per video, which may not exceed ``cap`` (the service's ``PCAN_MAX_PERSONS``)."""
+    check_max_persons(max_persons, cap)  # before any model loads
     detector = Detector(TFLiteModel(model_path(DETECTOR), num_threads))
     if pose_model is None:
         model = LandmarkModel(TFLiteModel(model_path(LANDMARKS), num_threads))
@@ -29,7 +35,7 @@ def load_estimator(
         from .rtmpose import RTMPoseModel
 
         model = RTMPoseModel(pose_model)
-    return PoseEstimator(detector, model, max_persons)
+    return PoseEstimator(detector, model, max_persons, cap)
 
 
 __all__ = [

@@ -111,9 +111,12 @@ class PoseSession:
 class PoseEstimator:
     """Person detector + pose model, loaded once and shared by sessions (each model serialises its own calls)."""
 
-    def __init__(self, detector: Detector, model: PoseModel, max_persons: int = DEFAULT_PERSONS) -> None:
+    def __init__(
+        self, detector: Detector, model: PoseModel, max_persons: int = DEFAULT_PERSONS, cap: int = DEFAULT_MAX_PERSONS
+    ) -> None:
+        """``cap``: the most persons a skeleton may have where it is used (the service's ``PCAN_MAX_PERSONS``)."""
         self.detector, self.model = detector, model
-        self.max_persons = check_max_persons(max_persons)
+        self.max_persons = check_max_persons(max_persons, cap)
 
     @property
     def name(self) -> str:
