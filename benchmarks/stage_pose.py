@@ -7,8 +7,9 @@
   request adds to preprocessing when the frames are decoded once for both branches);
 * ``clip + decode``: the same with its own decoding of those frames (``PoseEstimator.estimate``);
 * ``inputs, skeleton given`` vs ``inputs, video only``: one clip's model inputs from the video and the sample's
-  skeleton (``make_inputs``), and from the video alone (``estimate_keeping`` decodes the RGB and pose frames in one
-  pass, then ``build_inputs``): the difference is what estimating adds to a request (the model forward is the same).
+  skeleton (``make_inputs``), and from the video alone (``make_inputs_estimated``: the RGB and pose frames decoded in
+  one pass, then ``build_inputs``): the difference is what estimating adds to a request (the model forward is the
+  same).
 """
 
 from pathlib import Path
@@ -32,10 +33,10 @@ PARTS = {
 
 def run(ctx: Context) -> None:
     from pcan_serve.errors import PCANError
-    from pcan_serve.pose import load_estimator
+    from pcan_serve.pose import load_estimator, make_inputs_estimated
     from pcan_serve.pose.detector import tiles
     from pcan_serve.pose.litert import DEFAULT_THREADS
-    from pcan_serve.preprocess import build_inputs, fit_to_video, make_inputs, open_video, parse_skeleton, plan_clips
+    from pcan_serve.preprocess import make_inputs, open_video, plan_clips
 
     s, cfg = ctx.settings, ctx.model.config.preprocess
     try:
@@ -60,13 +61,6 @@ def run(ctx: Context) -> None:
             session.add(index, frame)
         return session.result()
 
-    def video_only(_: Any) -> Any:
-        with open_video(s.video) as video:
-            plan = plan_clips(video.num_frames, 1, cfg)
-            result, rgb = estimator.estimate_keeping(video, plan.pose, plan.rgb_unique)
-        skeleton = fit_to_video(parse_skeleton(result.skeleton), plan.num_frames)
-        return build_inputs(rgb, skeleton, plan, cfg)
-
     contenders = [
         Contender("detector-whole", lambda _: estimator.detector.detect(first, tiled=False)),
         Contender("detector-tiled", lambda _: estimator.detector.detect(first)),
@@ -74,7 +68,7 @@ def run(ctx: Context) -> None:
         Contender("clip", clip),
         Contender("clip-decode", lambda _: estimator.estimate(s.video, frames=wanted)),
         Contender("inputs-skeleton", lambda _: make_inputs(s.video, s.skeleton, config=cfg)),
-        Contender("inputs-video-only", video_only),
+        Contender("inputs-video-only", lambda _: make_inputs_estimated(s.video, estimator, config=cfg)),
     ]
     height, width = first.shape[:2]
     note = (

@@ -12,10 +12,9 @@ from video_fixtures import moving_frames
 
 from pcan_serve.cli import app as pcan
 from pcan_serve.errors import BackendUnavailable, NoPersonDetected
-from pcan_serve.pose import load_estimator
+from pcan_serve.pose import load_estimator, make_inputs_estimated
 from pcan_serve.pose.weights import MODELS_ENV
-from pcan_serve.preprocess import build_inputs, fit_to_video, load_skeleton, make_inputs, open_video, plan_clips
-from pcan_serve.preprocess.skeleton import parse_skeleton
+from pcan_serve.preprocess import load_skeleton, make_inputs, open_video, plan_clips
 
 runner = CliRunner()
 
@@ -77,12 +76,23 @@ def test_a_request_estimates_only_the_sampled_frames_and_decodes_once(estimator,
     assert pck(result.skeleton["keypoint"][0, sampled], ref[0, sampled]) >= 0.9
     with open_video(sample_video) as video:  # the kept frames are the RGB branch's frames, decoded once
         np.testing.assert_array_equal(rgb, video.decode(plan.rgb_unique))
-    skeleton = fit_to_video(parse_skeleton(result.skeleton), plan.num_frames)
-    estimated = build_inputs(rgb, skeleton, plan, cfg)
-    given = make_inputs(sample_video, sample_skeleton, num_clips=1, config=cfg)
-    assert estimated["heatmaps"].shape == given["heatmaps"].shape == (1, 17, 32, 64, 64)
+
+
+def test_video_only_inputs_match_those_of_the_given_skeleton(estimator, sample_video, sample_skeleton):
+    from pcan_serve.model.config import PreprocessConfig
+
+    cfg = PreprocessConfig()
+    timings: dict[str, float] = {}
+    estimated, info = make_inputs_estimated(sample_video, estimator, num_clips=2, config=cfg, timings=timings)
+    assert set(timings) == {"decode", "pose", "preprocess"}
+    assert info.frames == len(np.unique(plan_clips(103, 2, cfg).pose))
+    given = make_inputs(sample_video, sample_skeleton, num_clips=2, config=cfg)
+    assert estimated["heatmaps"].shape == given["heatmaps"].shape == (2, 17, 32, 64, 64)
     assert np.abs(estimated["heatmaps"] - given["heatmaps"]).mean() < 0.01  # the same person, the same crop
     assert np.abs(estimated["imgs"] - given["imgs"]).mean() < 0.5  # normalised pixels: a few-pixel crop shift
+    again, _ = make_inputs_estimated(sample_video, estimator, num_clips=2, config=cfg, keep_bytes=0)
+    for key in ("imgs", "heatmaps"):  # frames over the memory budget are decoded again: the same inputs
+        np.testing.assert_array_equal(again[key], estimated[key])
 
 
 def test_two_persons_are_tracked_with_stable_identities(estimator, sample_video, sample_skeleton, tmp_path):

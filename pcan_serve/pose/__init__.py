@@ -4,9 +4,9 @@ A stage of its own, upstream of preprocessing (it imports ``preprocess`` for dec
 Default estimator: BlazePose (person detector + full landmark model, Apache-2.0) on LiteRT, weights extracted
 at install time (:mod:`.install`); optional: an RTMPose-style ONNX model (:mod:`.rtmpose`). See docs/pose.md.
 
-    estimator = load_estimator(max_persons=2)                 # once per process (models load in ~0.1 s)
-    result = estimator.estimate("clip.mp4", frames=plan.pose) # only the pose branch's sampled frames
-    result.skeleton  # dict for preprocess.load_skeleton; result.info: estimator, persons, frames, timing_ms
+    estimator = load_estimator(max_persons=2)                   # once per process (models load in ~0.1 s)
+    inputs, info = make_inputs_estimated("clip.mp4", estimator)  # a video-only request's model inputs
+    result = estimator.estimate("clip.mp4")                     # every frame: result.skeleton, result.info
 """
 
 from pathlib import Path
@@ -14,6 +14,7 @@ from pathlib import Path
 from ..preprocess.limits import DEFAULT_MAX_PERSONS
 from .detector import Detector
 from .estimate import DEFAULT_PERSONS, PoseEstimator, PoseInfo, PoseResult, PoseSession, check_max_persons
+from .inputs import make_inputs_estimated
 from .landmarks import LandmarkModel
 from .litert import DEFAULT_THREADS, TFLiteModel
 from .weights import DETECTOR, LANDMARKS, model_path
@@ -46,4 +47,5 @@ __all__ = [
     "PoseSession",
     "check_max_persons",
     "load_estimator",
+    "make_inputs_estimated",
 ]

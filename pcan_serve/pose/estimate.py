@@ -23,6 +23,7 @@ from .prefetch import prefetched
 from .tracker import PoseModel, Tracker
 
 DEFAULT_PERSONS = 2  # NTU-60's two-person actions
+KEEP_BYTES = 256 * 2**20  # frames kept for the RGB branch: 1080p frames of 5 clips (8 frames each) at most
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,12 @@ class PoseEstimator:
         max_frames: int = DEFAULT_MAX_FRAMES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         progress: Callable[[int], None] | None = None,
+        keep_bytes: int = KEEP_BYTES,
     ) -> tuple[PoseResult, np.ndarray | None]:
-        """:meth:`estimate`, decoding in the same pass the sorted distinct frames ``keep`` (e.g. the RGB
-        branch's ``plan.rgb_unique``) and returning them too, uint8 [len(keep), H, W, 3]: a video-only request
-        then decodes each frame once (the RGB crop needs the skeleton, so those frames wait for it)."""
+        """:meth:`estimate`, decoding in the same pass the distinct frames ``keep`` (e.g. the RGB branch's
+        ``plan.rgb_unique``) and returning them too, uint8 [len(keep), H, W, 3]: a video-only request then decodes
+        each frame once (the RGB crop needs the skeleton, so those frames wait for it). None instead when they
+        would take more than ``keep_bytes`` (many clips of large frames): decode them again afterwards."""
         start = time.perf_counter()
         with ExitStack() as stack:  # unwinds in reverse: the decoding thread stops before the video closes
             opened = video if isinstance(video, Video) else open_video(video, max_frames, max_pixels)
@@ -172,6 +175,8 @@ class PoseEstimator:
                     break
                 position, frame = item
                 index = int(union[position])
+                if slots and kept is None and len(slots) * frame.nbytes > keep_bytes:
+                    slots = {}  # over the budget: the caller decodes them again
                 if index in slots:
                     if kept is None:
                         kept = np.empty((len(slots), *frame.shape), dtype=np.uint8)
