@@ -101,7 +101,8 @@ class Detector:
         rw, rh = min(SIZE, max(1, round(w * scale))), min(SIZE, max(1, round(h * scale)))
         pad_x, pad_y = (SIZE - rw) // 2, (SIZE - rh) // 2
         canvas = np.full((SIZE, SIZE, 3), -1.0, dtype=np.float32)  # black borders, as BORDER_ZERO gives
-        resized = region if (rw, rh) == (w, h) else cv2.resize(region, (rw, rh), interpolation=cv2.INTER_AREA)
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR  # area averaging only shrinks well
+        resized = region if (rw, rh) == (w, h) else cv2.resize(region, (rw, rh), interpolation=interpolation)
         canvas[pad_y : pad_y + rh, pad_x : pad_x + rw] = resized.astype(np.float32) * np.float32(1 / 127.5) - 1.0
         out = self.model(canvas[None], self._out)
         raw, logits = out[self._out[0]][0], out[self._out[1]][0, :, 0]
