@@ -143,3 +143,22 @@ def test_pcan_pose_goes_on_past_a_bad_item_and_exits_1(tmp_path, sample_video):
     assert load_skeleton(out / "short.json").keypoint.shape == (1, 6, 17, 2)
     res = runner.invoke(pcan, ["pose", str(short), str(empty), "-o", str(tmp_path / "one.json")])
     assert res.exit_code == 2 and "folder" in res.output
+
+
+def test_progress_may_stop_the_estimation_at_a_deadline(estimator, sample_video):
+    import threading
+
+    from pcan_serve.errors import RequestTimeout
+
+    seen = []
+
+    def deadline(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done == 3:
+            raise RequestTimeout("deadline passed")
+
+    before = threading.active_count()
+    with pytest.raises(RequestTimeout):
+        estimator.estimate(sample_video, frames=range(0, 40, 4), progress=deadline)
+    assert seen == [(1, 10), (2, 10), (3, 10)]
+    assert threading.active_count() == before  # the decoding thread was stopped and joined

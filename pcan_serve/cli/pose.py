@@ -3,12 +3,13 @@ videos + labels -> the mmaction2 annotation file `pcan train` reads). Exit codes
 video failed (the others are still written), 2 usage error."""
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import TaskID
 
 from ..errors import PCANError
 from ..pose import DEFAULT_PERSONS, PoseEstimator, PoseResult, load_estimator
@@ -49,7 +50,10 @@ def estimate_each(
         overall = progress.add_task("videos", total=len(videos))
         for video in videos:
             frames = progress.add_task(video.name, total=None)
-            update: Callable[[int], None] = lambda n, task=frames: progress.update(task, completed=n)  # noqa: E731
+
+            def update(done: int, total: int, task: TaskID = frames) -> None:
+                progress.update(task, completed=done, total=total)
+
             try:
                 outcome: PoseResult | PCANError = estimator.estimate(video, progress=update)
             except PCANError as exc:

@@ -132,10 +132,11 @@ class PoseEstimator:
         frames: Iterable[int] | np.ndarray | None = None,
         max_frames: int = DEFAULT_MAX_FRAMES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> PoseResult:
         """The skeleton of ``video`` (path, bytes, or an opened :class:`Video`), estimated on ``frames`` (any
-        order, repeats allowed; None: every frame). ``progress(n)`` after each of the n distinct frames."""
+        order, repeats allowed; None: every frame). ``progress(done, total)`` after each distinct frame (it may
+        raise, e.g. at a deadline: the estimation stops there)."""
         return self.estimate_keeping(video, frames, None, max_frames, max_pixels, progress)[0]
 
     def estimate_keeping(
@@ -145,7 +146,7 @@ class PoseEstimator:
         keep: np.ndarray | None,
         max_frames: int = DEFAULT_MAX_FRAMES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
         keep_bytes: int = KEEP_BYTES,
     ) -> tuple[PoseResult, np.ndarray | None]:
         """:meth:`estimate`, decoding in the same pass the distinct frames ``keep`` (e.g. the RGB branch's
@@ -185,7 +186,7 @@ class PoseEstimator:
                     session.add(index, frame)
                     done += 1
                     if progress is not None:
-                        progress(done)
+                        progress(done, len(wanted))
                 del frame, item
         total = (time.perf_counter() - start) * 1e3
         return session.result({"decode": decode_ms, "total": total}), kept
