@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[train,dev,ray]'
+	$(BIN)/python -m pcan_serve.pose.install
 	@touch $(STAMP)
 
 # The demo page test drives Debian's chromium (Playwright cannot download its own browser here). Installed when

@@ -19,7 +19,7 @@ def _group() -> None:
     """Keeps ``bench`` a named sub-command when this app is invoked on its own (tests)."""
 
 
-STAGE_NAMES = ("decode", "preprocess", "model", "e2e", "http", "load", "executors", "windows")
+STAGE_NAMES = ("decode", "preprocess", "model", "e2e", "http", "pose", "load", "executors", "windows")
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -40,7 +40,7 @@ def _names(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
     return values
 
 
-@app.command(help="Benchmark decode, preprocessing, model forward per backend, end to end vs mmaction2, HTTP.")
+@app.command(help="Benchmark decode, preprocessing, model forward per backend, end to end vs mmaction2, HTTP, pose.")
 def bench(
     preset: Annotated[str | None, Opt(help="ntu60 (default) | tiny.")] = None,
     batch_sizes: Annotated[str | None, Opt("--batch-sizes", help="Model batch sizes, e.g. 1,2,4.")] = None,

@@ -15,7 +15,7 @@ from typing import Any
 from .timing import paired_speedup, summarize
 
 SCHEMA_VERSION = 1
-STAGES = ("decode", "preprocess", "model", "e2e", "http", "load", "executors", "windows")
+STAGES = ("decode", "preprocess", "model", "e2e", "http", "pose", "load", "executors", "windows")
 DEFAULT_STAGES = STAGES[:-3]  # load, executors and windows run only when asked for (--stages load,executors,windows)
 
 

@@ -60,6 +60,13 @@ IO: list[Column] = [
     *_stats(2),
     ("speed-up vs mmaction2", lambda r: _x(r.get("speedup"))),
 ]
+POSE: list[Column] = [
+    ("part", lambda r: r.get("part", "")),
+    ("backend", lambda r: r["backend"]),
+    *_stats(1),
+    ("per second", lambda r: f"{_f(r['throughput'], 1)} {r['throughput_unit']}"),
+    ("extra ms vs skeleton", lambda r: _f(r.get("extra_ms_vs_skeleton"))),
+]
 HTTP: list[Column] = [
     ("concurrency", lambda r: str(r.get("concurrency", "–"))),
     ("backend", lambda r: r["backend"]),
@@ -146,6 +153,8 @@ def _sections(res: Results, readme: bool) -> list[str]:
          "Model forward per backend and batch size:", MODEL, _model_recs(res)),
         ("Decode and preprocessing", None, IO, res.ok("decode") + res.ok("preprocess")),
         ("HTTP service", "HTTP `POST /predict` (`pcan serve`), one video per request:", HTTP, res.ok("http")),
+        ("Pose estimation (video-only input: BlazePose on LiteRT)", "Pose estimation (video-only input):", POSE,
+         res.ok("pose")),
         ("HTTP under hostile load (`--stages load`)", None, LOAD, res.ok("load")),
         ("`pcan predict`: local vs Ray executor (`--stages executors`)", None, EXECUTORS, res.ok("executors")),
         ("Timeline inputs: one decode pass vs one per window (`--stages windows`)", None, WINDOWS, res.ok("windows")),

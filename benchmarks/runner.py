@@ -14,7 +14,7 @@ from .artifacts import prepare
 from .context import Context, Settings
 from .records import STAGES, Results
 
-NEEDS_SAMPLE = ("decode", "preprocess", "e2e", "http", "windows")  # the model stage falls back to random inputs
+NEEDS_SAMPLE = ("decode", "preprocess", "e2e", "http", "pose", "windows")  # the model stage falls back to random inputs
 
 
 def _stage(name: str) -> Callable[[Context], None]:

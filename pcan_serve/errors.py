@@ -69,6 +69,10 @@ class EmptyVideo(InvalidVideo):
     """The video decodes to zero frames."""
 
 
+class NoPersonDetected(InvalidVideo):
+    """The pose estimator found nobody in the video (a skeleton cannot be estimated)."""
+
+
 class VideoTooLong(InvalidVideo):
     """More frames than the configured cap."""
 

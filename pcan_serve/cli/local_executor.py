@@ -9,7 +9,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..errors import MissingInput
 from ..preprocess.items import Item
-from ..preprocess.sources import sidecar
 from ..runtime import Failure, Frontend, PredictOptions, Predictor, Prepared, Row
 from ..runtime.timeline import run_timeline
 from ..workers import default_decode_threads
@@ -23,13 +22,10 @@ def progress_bar(title: str, show: bool) -> Progress:
 
 
 def prepare_item_check(item: Item) -> None:
-    """Both executors fail items alike: a missing file is that item's MissingInput."""
+    """Both executors fail items alike: a missing video is that item's MissingInput (a missing skeleton is
+    estimated from the video)."""
     if not Path(item.video).exists():
         raise MissingInput(f"video not found: {item.video}")
-    if item.skeleton is None:
-        raise MissingInput(
-            f"no skeleton for {Path(item.video).name}: expected {sidecar(Path(item.video)).name} beside it"
-        )
 
 
 def prepare_item(frontend: Frontend, item: Item, options: PredictOptions) -> Prepared:

@@ -73,6 +73,12 @@ def predict(
         float | None, typer.Option(help="Seconds: also classify overlapping windows of this length (a timeline).")
     ] = None,
     stride: Annotated[float | None, typer.Option(help="Seconds between window starts (with --window).")] = None,
+    pose_model: Annotated[
+        Path | None,
+        typer.Option(
+            help="RTMPose-style ONNX pose model for videos without a skeleton [default: BlazePose].", show_default=False
+        ),
+    ] = None,
     annotate: Annotated[
         Path | None, typer.Option(help="Folder for an annotated MP4 per video (+ a timeline PNG with --window).")
     ] = None,
@@ -107,8 +113,10 @@ def predict(
         options = request_options(top_k=top_k, fusion=fusion, num_clips=num_clips, window=window, stride=stride)
         if executor not in ("local", "ray"):
             raise UsageError(f"--executor must be local or ray, got {executor!r}")
-        if executor == "ray" and (window is not None or annotate is not None):
-            raise UsageError("--window and --annotate run with --executor local")
+        if executor == "ray" and (window is not None or annotate is not None or pose_model is not None):
+            raise UsageError("--window, --annotate and --pose-model run with --executor local")
+        if pose_model is not None and not pose_model.is_file():
+            raise UsageError(f"--pose-model file not found: {pose_model}")
         if annotate is not None and not annotate.is_dir():
             raise UsageError(f"--annotate folder does not exist: {annotate}")
         if executor == "local" and (ray_address, num_replicas, decode_cpus) != (None, None, None):
@@ -133,7 +141,12 @@ def predict(
             ray_run = RayRun.start(frontend, source, device, ray_address, num_replicas, decode_cpus)
         else:
             frontend = Predictor.from_path(
-                source.path, preset=source.preset, device=device, batch_size=batch_size, decode_device=decode_device
+                source.path,
+                preset=source.preset,
+                device=device,
+                batch_size=batch_size,
+                decode_device=decode_device,
+                pose_model=pose_model,
             )
             options = frontend.check(options)
     except (UsageError, PCANError) as exc:

@@ -60,7 +60,9 @@ class _Upload(bentoml.IODescriptor):
     media_type: ClassVar[str | None] = "multipart/form-data"
 
     video: Path = Field(description="The video file (.mp4, .avi, ...).")
-    skeleton: Path = Field(description="Its COCO-17 skeleton, JSON or .npz (docs/formats.md 'Skeleton').")
+    skeleton: Path | None = Field(
+        None, description="Its COCO-17 skeleton, JSON or .npz (docs/formats.md); without it the server estimates one."
+    )
     upload: SkipJsonSchema[Any] = None  # the parsed PredictRequest, or the PCANError that rejected it
 
     @classmethod
@@ -172,7 +174,7 @@ class PCANService:
                 if self._frontend is None:
                     info = await self.model.to_async.describe()
                     meta = ModelMeta.from_json(info["description"], "the model service")
-                    self._frontend = Frontend(meta, info["backend"], SETTINGS.limits)
+                    self._frontend = Frontend(meta, info["backend"], SETTINGS.limits, pose_model=SETTINGS.pose_model)
         return self._frontend
 
     async def __is_ready__(self) -> bool:

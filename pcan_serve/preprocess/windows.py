@@ -12,19 +12,20 @@ window / stride windows, and the whole video), not one set of inputs per window.
 """
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidRequest, InvalidVideo
+from ..errors import InvalidRequest, InvalidVideo, MissingInput
 from ..model.config import PreprocessConfig
 from .clips import RGBClips
 from .limits import DEFAULT_MAX_WINDOWS, Limits
 from .pipeline import Inputs, Stopwatch, box_heatmaps, check_num_clips, open_item, person_box, plan_clips
 from .sampling import SamplePlan
-from .skeleton import Skeleton, SkeletonSource, check_frame_shape, fit_to_video
-from .video import Video, VideoSource
+from .skeleton import Skeleton, SkeletonSource, check_frame_shape, fit_to_video, parse_skeleton
+from .video import Video, VideoSource, open_video
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +116,7 @@ class Windowed:
     whole: TimeWindow  # the whole video, sampled as make_inputs samples it
     config: PreprocessConfig
     timings: dict[str, float] | None = None
+    estimated: bool = False  # the skeleton was estimated from the video (open_windows' ``estimate``)
     decoded: int = field(default=0, init=False)  # distinct frames decoded by inputs(): each at most once
 
     @property
@@ -138,9 +140,13 @@ class Windowed:
         self.close()
 
 
+Estimate = Callable[[Video, np.ndarray], Mapping[str, Any]]
+"""A pose estimator: (opened video, frame indices) -> a skeleton dict with those frames filled."""
+
+
 def open_windows(
     video: VideoSource,
-    skeleton: SkeletonSource,
+    skeleton: SkeletonSource | None,
     window: float,
     stride: float,
     num_clips: int = 1,
@@ -148,9 +154,11 @@ def open_windows(
     limits: Limits | None = None,
     timings: dict[str, float] | None = None,
     decode_device: str = "cpu",
+    estimate: Estimate | None = None,
 ) -> Windowed:
     """Load the skeleton, open the video (header and packet index only) and plan the windows: every request
-    check (``window``/``stride``, the window count, the input limits) fails here, before a frame is decoded."""
+    check (``window``/``stride``, the window count, the input limits) fails here, before a frame is decoded.
+    ``skeleton`` None: ``estimate`` makes it on the frames the windows' pose clips sample (timed as ``pose``)."""
     cfg = config or PreprocessConfig()
     lim = limits or Limits()
     check_num_clips(num_clips, lim.max_clips)
@@ -159,17 +167,28 @@ def open_windows(
         raise InvalidRequest("a timeline needs window and stride (seconds)")
     window, stride = checked
     clock = Stopwatch(timings)
-    skel, vid = open_item(video, skeleton, lim, decode_device, clock)
+    if skeleton is None and estimate is None:
+        raise MissingInput("a timeline without a skeleton needs a pose estimator")
+    if skeleton is None:
+        with clock("decode"):
+            vid = open_video(video, max_frames=lim.max_frames, max_pixels=lim.max_pixels, device=decode_device)
+    else:
+        skel, vid = open_item(video, skeleton, lim, decode_device, clock)
     try:
         with clock("preprocess"):
-            skel = fit_to_video(skel, vid.num_frames)
-            n = skel.num_frames
+            n = vid.num_frames if skeleton is None else fit_to_video(skel, vid.num_frames).num_frames
             windows = plan_windows(n, vid.fps, window, stride, num_clips, cfg, lim.max_windows)
             whole = TimeWindow(0, n, 0.0, n / vid.fps, plan_clips(n, num_clips, cfg))
+        if skeleton is None:
+            with clock("pose"):
+                frames = np.unique(np.concatenate([w.plan.pose.ravel() for w in [*windows, whole]]))
+                skel = parse_skeleton(estimate(vid, frames), max_persons=lim.max_persons, max_frames=lim.max_frames)
+        with clock("preprocess"):
+            skel = fit_to_video(skel, vid.num_frames)
     except BaseException:
         vid.close()
         raise
-    return Windowed(vid, skel, windows, whole, cfg, timings)
+    return Windowed(vid, skel, windows, whole, cfg, timings, estimated=skeleton is None)
 
 
 class _Span:

@@ -4,7 +4,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .prediction import BranchScores, ClassScore, Prediction, ServedModel, Timing, Window
+from .prediction import BranchScores, ClassScore, Prediction, ServedModel, SkeletonInfo, Timing, Window
 
 BRANCHES = ("rgb", "pose", "fused")
 
@@ -40,6 +40,7 @@ def make_prediction(
     class_names: Sequence[str],
     k: int,
     model: ServedModel,
+    skeleton: SkeletonInfo,
     timing_ms: Mapping[str, float],
 ) -> Prediction:
     """``probs`` holds rgb, pose, optional fused, and the ``served`` key (``late`` or ``fused``)."""
@@ -51,5 +52,6 @@ def make_prediction(
         top_k=best,
         branches=branches,
         model=model,
+        skeleton=skeleton,
         timing_ms=Timing(**{k_: round(v, 3) for k_, v in timing_ms.items()}),
     )

@@ -47,10 +47,21 @@ class ServedModel(Contract):
     calibrated: bool = Field(description="Scores are temperature-scaled per branch (`pcan calibrate`).")
 
 
+class SkeletonInfo(Contract):
+    """Where the skeleton came from."""
+
+    source: Literal["uploaded", "estimated"] = Field(
+        description="`uploaded`: given with the video, used as is; `estimated`: pcan's pose estimator made it."
+    )
+    persons: int = Field(description="Persons in the skeleton the model saw.")
+    estimator: str | None = Field(None, description="The pose estimator that made it (estimated skeletons only).")
+
+
 class Timing(Contract):
     """Milliseconds per stage of this item."""
 
     decode: float = Field(0.0, description="Opening and decoding the sampled frames.")
+    pose: float = Field(0.0, description="Estimating the skeleton (video-only requests): detector + pose model.")
     preprocess: float = Field(0.0, description="Skeleton parsing, cropping, resizing, heatmaps.")
     inference: float = Field(0.0, description="This item's share of its batch's forward passes.")
     total: float = Field(0.0, description="Sum of the stages.")
@@ -81,6 +92,7 @@ class Prediction(Contract):
     top_k: TopK
     branches: Branches
     model: ServedModel = Field(description="Which model answered.")
+    skeleton: SkeletonInfo = Field(description="Where the skeleton came from.")
     timeline: list[Window] | None = Field(
         None, description="Overlapping windows in time order, each answered alone; only when `window` was asked for."
     )

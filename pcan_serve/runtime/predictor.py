@@ -31,8 +31,9 @@ class Predictor(Frontend):
         limits: Limits | None = None,
         fusion_weights: tuple[float, float] | None = None,
         decode_device: str = "cpu",
+        pose_model: str | Path | None = None,
     ) -> None:
-        super().__init__(backend.meta, backend.name, limits, fusion_weights, decode_device)
+        super().__init__(backend.meta, backend.name, limits, fusion_weights, decode_device, pose_model)
         self.backend = backend
         self.batch_size = batch_size
 

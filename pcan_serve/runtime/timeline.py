@@ -13,7 +13,7 @@ import numpy as np
 from ..preprocess.windows import TimeWindow, Windowed, open_windows
 from .frontend import Frontend, Prepared
 from .output import make_window
-from .prediction import Prediction
+from .prediction import Prediction, SkeletonInfo
 from .predictor import Predictor
 from .request import PredictOptions
 
@@ -22,7 +22,12 @@ Progress = Callable[[int, int], None]
 
 
 def open_request_windows(frontend: Frontend, video: Any, skeleton: Any, options: PredictOptions) -> Windowed:
-    """The video opened and its windows planned as ``options`` ask (every check fails here, before decoding)."""
+    """The video opened and its windows planned as ``options`` ask (every check fails here, before decoding);
+    ``skeleton`` None: estimated on the frames the windows' pose clips sample."""
+
+    def estimate(opened: Any, frames: np.ndarray) -> dict[str, Any]:
+        return frontend.pose.estimator().estimate(opened, frames).skeleton
+
     return open_windows(
         video,
         skeleton,
@@ -33,6 +38,7 @@ def open_request_windows(frontend: Frontend, video: Any, skeleton: Any, options:
         limits=frontend.limits,
         timings={},
         decode_device=frontend.decode_device,
+        estimate=estimate,
     )
 
 
@@ -84,7 +90,12 @@ def assemble_timeline(
     """The prediction with its ``timeline`` from every span's clip-averaged probabilities, wherever they were
     computed (a Predictor here, the model service over HTTP); decode and preprocess times from the pass."""
     timing = {**(windowed.timings or {}), "inference": inference_ms}
-    whole = Prepared(name, np.empty(0), np.empty(0), timing)  # format reads only the name and the timings
+    persons = windowed.skeleton.num_persons
+    if windowed.estimated:
+        source = SkeletonInfo(source="estimated", persons=persons, estimator=frontend.pose.estimator().name)
+    else:
+        source = SkeletonInfo(source="uploaded", persons=persons)
+    whole = Prepared(name, np.empty(0), np.empty(0), timing, source)  # format reads the name, timings, source
     prediction = frontend.format(whole, answers[windowed.whole], top_k=options.top_k, fusion=options.fusion)
     k, names = frontend.top_k_or_default(options.top_k), frontend.config.class_names
     windows = []
