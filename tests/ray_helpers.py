@@ -16,7 +16,8 @@ SPEC = SynthSpec(num_classes=3, videos_per_class=4, seed=11, val_fraction=0.25)
 
 
 def make_corpus(root: Path) -> Path:
-    """The synthetic videos with their sidecars, a corrupt video and a video without a skeleton, in one folder."""
+    """The synthetic videos with their sidecars, a corrupt video and a video without a skeleton (estimated), in
+    one folder."""
     synth = generate(root / "synth", SPEC)
     corpus = root / "corpus"
     corpus.mkdir()

@@ -35,14 +35,16 @@ def corpus(tmp_path_factory):
 def local_rows(corpus, tiny_ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("local") / "local.jsonl"
     code, output = predict(str(corpus), "--checkpoint", str(tiny_ckpt), "-o", str(out), "--batch-size", "4")
-    assert code == 1, output  # the two bad items
+    assert code == 1, output  # the corrupt video
     return rows(out)
 
 
 def test_corpus_has_good_and_bad_items(local_rows):
     errors = {r["video"].rsplit("/", 1)[-1]: r["error"]["type"] for r in local_rows if not r["ok"]}
-    assert errors == {"corrupt.avi": "InvalidVideo", "noskel.avi": "MissingInput"}
-    assert sum(r["ok"] for r in local_rows) == 12
+    assert errors == {"corrupt.avi": "InvalidVideo"}
+    estimated = [r for r in local_rows if r["ok"] and r["skeleton"]["source"] == "estimated"]
+    assert [r["video"].rsplit("/", 1)[-1] for r in estimated] == ["noskel.avi"]  # no sidecar: estimated
+    assert sum(r["ok"] for r in local_rows) == 13
 
 
 @pytest.mark.parametrize("batch_size", ["1", "3"])

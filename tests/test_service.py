@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from pcan_serve.cli.predict import predict as predict_command
 from pcan_serve.http.launch import local_server
-from pcan_serve.runtime import Predictor
+from pcan_serve.runtime import PredictOptions, Predictor
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_UPLOAD_MB, MAX_PERSONS, MAX_FRAMES = 2, 2, 120
@@ -141,7 +141,22 @@ def assert_same_prediction(got: dict, ref: dict, tol: float = 1e-5) -> None:
     for where, g, r in lists:
         assert [(x["label"], x["name"]) for x in g] == [(x["label"], x["name"]) for x in r], where
         np.testing.assert_allclose([x["score"] for x in g], [x["score"] for x in r], rtol=0, atol=tol, err_msg=where)
-    assert set(got["timing_ms"]) == {"decode", "preprocess", "inference", "total"}
+    assert set(got["timing_ms"]) == {"decode", "pose", "preprocess", "inference", "total"}
+    assert got["skeleton"] == ref["skeleton"]
+
+
+def test_a_video_without_a_skeleton_is_estimated_like_the_cli(server, tiny_ckpt, sample_video, tmp_path):
+    """Video-only: the server estimates the skeleton on the pose branch's sampled frames, as `pcan predict` does
+    for a video without a sidecar; both answers say so and agree."""
+    video = tmp_path / "alone.avi"
+    video.write_bytes(sample_video.read_bytes())
+    res = requests.post(f"{server}/predict", files={"video": ("alone.avi", video.read_bytes())}, timeout=120)
+    assert res.status_code == 200, res.text
+    got = res.json()
+    assert got["skeleton"] == {"source": "estimated", "persons": 1, "estimator": "blazepose-full"}
+    assert got["timing_ms"]["pose"] > 0
+    ref = Predictor.from_path(tiny_ckpt, device="cpu").predict(video, None).to_dict()
+    assert_same_prediction(got, ref, tol=1e-4)
 
 
 def test_ntu_sample_matches_pcan_predict(server, tiny_ckpt, sample_video, sample_skeleton, tmp_path):
@@ -312,7 +327,7 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
             400,
             "InvalidRequest",
         ),
-        "missing skeleton": ({"video": ("v.avi", good)}, 400, "MissingInput"),
+        "missing video": ({"skeleton": ("s.json", skel_path.read_bytes())}, 400, "MissingInput"),
         "unknown field": (
             {"video": ("v.avi", good), "skeleton": ("s.json", skel_path.read_bytes()), "path": (None, "/etc")},
             400,
@@ -406,8 +421,9 @@ def test_metrics_have_stage_histograms(server, clips):
 def test_openapi_documents_the_form(server):
     spec = requests.get(f"{server}/docs.json", timeout=10).json()
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert set(body["properties"]) == {"video", "skeleton", "top_k", "fusion", "num_clips"}
-    assert body["required"] == ["video", "skeleton"]
+    assert set(body["properties"]) == {"video", "skeleton", *PredictOptions.model_fields}  # the request contract
+    assert set(PredictOptions.model_fields) >= {"top_k", "fusion", "num_clips", "window", "stride"}
+    assert body["required"] == ["video"]  # without a skeleton the server estimates one
 
 
 def test_openapi_is_pcans_own(server):
@@ -420,7 +436,8 @@ def test_openapi_is_pcans_own(server):
         ref = answer["content"]["application/json"]["schema"]["$ref"]
         assert ref == ("#/components/schemas/Prediction" if status == "200" else "#/components/schemas/ErrorResponse")
     assert "encoding" not in post["requestBody"]["content"]["multipart/form-data"]
-    assert set(spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]) == {"type", "message"}
+    error = spec["components"]["schemas"]["ErrorResponse"]["properties"]["error"]["$ref"].rsplit("/", 1)[-1]
+    assert set(spec["components"]["schemas"][error]["properties"]) == {"type", "message"}
 
 
 @pytest.mark.parametrize(
@@ -502,9 +519,9 @@ def test_without_an_imported_model_serves_untrained_weights(tmp_path):
     res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-3000:]
     info = json.loads(res.stdout.strip().splitlines()[-1])
-    meta = json.loads(info["meta"])
+    meta = json.loads(info["description"])
     assert (meta["weights"], meta["config"]["name"], meta["fused_head"]) == ("untrained", "tiny", False)
-    assert (info["backend"], info["device"], info["source"]) == ("torch", "cpu", "untrained tiny")
+    assert (info["backend"], info["device"]) == ("torch", "cpu")
 
 
 def test_untrained_answers_agree_between_http_and_cli(sample_video, sample_skeleton, tmp_path):

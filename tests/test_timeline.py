@@ -32,7 +32,7 @@ def test_timeline_windows_and_whole_answer(predictor, sample_video, sample_skele
     got = timeline.to_dict()
     assert [c["label"] for c in got["top_k"]] == [c["label"] for c in whole["top_k"]]
     np.testing.assert_allclose([c["score"] for c in got["top_k"]], [c["score"] for c in whole["top_k"]], atol=1e-6)
-    assert set(got["timing_ms"]) == {"decode", "preprocess", "inference", "total"}
+    assert set(got["timing_ms"]) == {"decode", "pose", "preprocess", "inference", "total"}
     assert got["timing_ms"]["inference"] > 0
 
     skel = load_skeleton(sample_skeleton)
