@@ -138,9 +138,9 @@ def test_torch_backend_divides_logits_by_the_temperatures(tiny_ckpt, calibrated_
         np.testing.assert_allclose(got[branch], _temper(raw[branch], t), atol=1e-6)
         assert (got[branch].argmax(1) == raw[branch].argmax(1)).all()
         assert np.abs(got[branch] - raw[branch]).max() > 1e-3  # the temperature changed the scores
-    assert Frontend(plain.meta, "torch").model_info["calibrated"] is False
+    assert Frontend(plain.meta, "torch").served_model.calibrated is False
     front = Frontend(calibrated.meta, "torch")
-    assert front.model_info["calibrated"] is True and front.fusion_weights == (0.7, 0.3)
+    assert front.served_model.calibrated is True and front.fusion_weights == (0.7, 0.3)
 
 
 def test_predictor_serves_the_learned_fusion(calibrated_ckpt, sample_video, sample_skeleton):
