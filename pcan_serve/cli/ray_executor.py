@@ -28,7 +28,7 @@ from .reorder import InOrder
 
 # A window boundary drains the pipeline and starts a fresh actor pool (3 s here with the tiny model; a GPU replica
 # also loads its model): 32768 items keep that to a few per NTU-60-sized job. Rows wait as their JSON text (~2 KB),
-# so even a window held back whole behind one slow item is ~70 MB (plus the window's items, ~10 MB).
+# so even a window held back whole behind one slow item is ~70 MB (plus the window's items, ~20 MB).
 WINDOW = 32768
 DECODE_CALLS = 200
 # Tries of a decode task, or of a replica's batch, whose process dies, in each of a window's two passes (its batch,
