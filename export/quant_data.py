@@ -29,13 +29,15 @@ def spread(total: int, count: int) -> list[int]:
 def manifest_cases(manifest: str | Path, meta: ModelMeta, limit: int = DEFAULT_CLIPS) -> list[Case]:
     """One preprocessed clip from each of up to ``limit`` videos of ``manifest``; a video that cannot be read
     fails the export (calibrating on fewer videos than asked without saying so would hide it)."""
-    items = from_manifest(Path(manifest))
+    items = from_manifest(Path(manifest))  # read row by row: only the chosen rows are kept
     if not items:
         raise InvalidManifest(f"manifest {Path(manifest).name} lists no videos")
     frontend = Frontend(meta, "onnxruntime")
+    chosen = set(spread(len(items), limit))
     cases = []
-    for index in spread(len(items), limit):
-        item = items[index]
+    for index, item in enumerate(items):
+        if index not in chosen:
+            continue
         if item.skeleton is None:
             raise MissingInput(f"{item.video}: no skeleton given in the manifest or found beside the video")
         prepared = frontend.prepare(item.video, item.skeleton, num_clips=1, name=Path(item.video).name)

@@ -79,3 +79,8 @@ class VideoTooLong(InvalidVideo):
 
 class FrameTooLarge(InvalidVideo):
     """Frames of more pixels than the configured cap (declared by the header, or as decoded)."""
+
+
+class WorkerCrashed(PCANError):
+    """The process working on an item died on every try (a crash in native code, out of memory): that item's
+    answer is lost, not the run."""

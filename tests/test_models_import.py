@@ -1,0 +1,52 @@
+"""`pcan models import` checks a model as `pcan serve` does: an ONNX file whose external data lies outside its
+folder is refused (exit 2, with the reason) and nothing reaches the model store."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+from onnx import external_data_helper
+
+from export.onnx_export import export_verified_onnx
+
+
+def _escaping_onnx(tiny_ckpt: Path, root: Path) -> Path:
+    """The tiny model with its weights moved to ``root/outside.bin``, named from ``root/model/`` as
+    ``../outside.bin``: loading it reads a file outside the model's folder."""
+    folder = root / "model"
+    folder.mkdir()
+    path = folder / "tiny.onnx"
+    export_verified_onnx(tiny_ckpt, path, verify=False)
+    proto = onnx.load(str(path))
+    blob = bytearray()
+    for tensor in proto.graph.initializer:
+        data = tensor.raw_data or onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(tensor)).raw_data
+        external_data_helper.set_external_data(tensor, "../outside.bin", offset=len(blob), length=len(data))
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+        tensor.ClearField("raw_data")
+        for field in ("float_data", "int32_data", "int64_data", "double_data"):
+            tensor.ClearField(field)
+        blob += data
+    (root / "outside.bin").write_bytes(bytes(blob))
+    path.write_bytes(proto.SerializeToString())
+    return path
+
+
+def test_an_onnx_whose_external_data_escapes_its_folder_is_refused(tiny_ckpt, tmp_path):
+    model = _escaping_onnx(tiny_ckpt, tmp_path)
+    weights = list(onnx.load(str(model), load_external_data=False).graph.initializer)
+    assert weights and all(external_data_helper.uses_external_data(t) for t in weights)
+    home = tmp_path / "bentoml_home"  # a private model store
+    res = subprocess.run(
+        [sys.executable, "-m", "pcan_serve.cli", "models", "import", str(model)],
+        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert res.returncode == 2, res.stdout + res.stderr
+    message = " ".join(res.stderr.split())
+    assert "cannot load ONNX model tiny.onnx" in message and "escapes model directory" in message, message
+    assert not list((home / "models").glob("pcan/*/tiny.onnx")) and not list((home / "models").glob("pcan/*/model*"))
