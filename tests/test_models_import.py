@@ -12,9 +12,9 @@ from onnx import external_data_helper
 from export.onnx_export import export_verified_onnx
 
 
-def _escaping_onnx(tiny_ckpt: Path, root: Path) -> Path:
-    """The tiny model with its weights moved to ``root/outside.bin``, named from ``root/model/`` as
-    ``../outside.bin``: loading it reads a file outside the model's folder."""
+def _escaping_onnx(tiny_ckpt: Path, root: Path, location: str = "../outside.bin") -> Path:
+    """The tiny model with its weights moved to ``location`` (relative to ``root/model/``): by default
+    ``../outside.bin``, so loading it reads a file outside the model's folder."""
     folder = root / "model"
     folder.mkdir()
     path = folder / "tiny.onnx"
@@ -23,13 +23,13 @@ def _escaping_onnx(tiny_ckpt: Path, root: Path) -> Path:
     blob = bytearray()
     for tensor in proto.graph.initializer:
         data = tensor.raw_data or onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(tensor)).raw_data
-        external_data_helper.set_external_data(tensor, "../outside.bin", offset=len(blob), length=len(data))
+        external_data_helper.set_external_data(tensor, location, offset=len(blob), length=len(data))
         tensor.data_location = onnx.TensorProto.EXTERNAL
         tensor.ClearField("raw_data")
         for field in ("float_data", "int32_data", "int64_data", "double_data"):
             tensor.ClearField(field)
         blob += data
-    (root / "outside.bin").write_bytes(bytes(blob))
+    (folder / location).resolve().write_bytes(bytes(blob))
     path.write_bytes(proto.SerializeToString())
     return path
 
@@ -50,3 +50,22 @@ def test_an_onnx_whose_external_data_escapes_its_folder_is_refused(tiny_ckpt, tm
     message = " ".join(res.stderr.split())
     assert "cannot load ONNX model tiny.onnx" in message and "escapes model directory" in message, message
     assert not list((home / "models").glob("pcan/*/tiny.onnx")) and not list((home / "models").glob("pcan/*/model*"))
+
+
+def test_an_onnx_with_its_external_data_beside_it_is_stored_with_it(tiny_ckpt, tmp_path):
+    """The weights file travels into the store with the model, so the stored model opens as the original does."""
+    model = _escaping_onnx(tiny_ckpt, tmp_path, location="weights.bin")
+    home = tmp_path / "bentoml_home"
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"}
+    res = subprocess.run(
+        [sys.executable, "-m", "pcan_serve.cli", "models", "import", str(model)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    [stored] = list((home / "models" / "pcan").glob("*/model.onnx"))
+    assert (stored.parent / "weights.bin").read_bytes() == (model.parent / "weights.bin").read_bytes()
+    check = "from pcan_serve.runtime import OnnxRuntimeBackend; import sys; OnnxRuntimeBackend(sys.argv[1])"
+    assert subprocess.run([sys.executable, "-c", check, str(stored)], env=env, timeout=120).returncode == 0
