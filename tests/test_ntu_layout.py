@@ -124,11 +124,14 @@ def test_ntu60_config_trains_with_its_guard_and_calibration(mmaction2_run):
 
 
 def test_the_result_exports_to_onnx_and_predicts_the_video(mmaction2_run, sample_video, tmp_path):
-    from export.onnx_export import export_verified_onnx
+    from export import OnnxExportOptions, export_verified_onnx
 
     start = time.perf_counter()
     onnx_path = tmp_path / "pcan_ntu60.onnx"  # the best checkpoint, calibrated: what the run hands on
-    exported = export_verified_onnx(mmaction2_run / "calibrated.pth", onnx_path, sample=None, verify_batches=(1,))
+    options = OnnxExportOptions(
+        checkpoint=mmaction2_run / "calibrated.pth", output=onnx_path, sample=None, verify_batches=(1,)
+    )
+    exported = export_verified_onnx(options)
     assert exported.report.ok and {c.batch for c in exported.report.comparisons} == {1}
     out = tmp_path / "pred.jsonl"
     res = CliRunner().invoke(
