@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from benchmarks.cli import app as bench_app
@@ -143,6 +144,16 @@ def test_bad_options_are_usage_errors(tmp_path):
         pcan_app, ["bench", "--quick", "--backends", "tensorflow", "--stages", "model", "--out", str(tmp_path)]
     )
     assert res.exit_code == 2 and "tensorflow" in res.output
+    res = runner.invoke(pcan_app, ["bench", "--quick", "--batch-sizes", "1,x", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "'1,x'" in res.output
+    assert not (tmp_path / "bench.json").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a GPU")
+def test_cuda_asked_for_without_a_gpu_is_refused_not_run_on_the_cpu(tmp_path):
+    args = ["bench", "--quick", "--stages", "model", "--device", "cuda:0", "--out", str(tmp_path)]
+    res = runner.invoke(pcan_app, args)
+    assert res.exit_code == 2 and "torch sees no CUDA GPU" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "bench.json").exists()
 
 
