@@ -61,7 +61,7 @@ def export_verified_onnx(options: OnnxExportOptions, console: Console | None = N
     model, info = load_model(options.checkpoint, preset=options.preset, device="cpu")
     meta = info.description
     if options.fusion_weights is not None:
-        meta = replace(meta, fusion_weights=tuple(float(w) for w in options.fusion_weights))
+        meta = replace(meta, fusion_weights=options.fusion_weights)
     output, precision = options.output, options.precision
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".pcan-export-") as tmp, staged(output) as partial:
         fp32 = partial if precision == "fp32" else Path(tmp) / "fp32.onnx"
@@ -89,7 +89,7 @@ def _check(
     left), so it proves the graph and the rounding of the weights, not fp16 arithmetic (``pcan bench --device
     cuda`` measures that). int8: the fp32 graph against PyTorch first, then int8 against fp32 on real clips.
     """
-    cuda = options.precision == "fp16" and ort_cuda_usable()
+    cuda = options.half and ort_cuda_usable()
     name = f"ONNX Runtime ({'CUDA' if cuda else 'CPU'})" + (", fp16 backbone" if options.half else "")
     report = verify_against_torch(model, partial if options.half else fp32, meta, options, name, cuda)
     report.print(console)
