@@ -166,7 +166,7 @@ def calibrate(
         from pcan_serve.errors import CheckpointError
         from pcan_serve.model_io import read_meta
         from training.calibrate import calibrate_checkpoint
-        from training.train import ConfigError, build_config, check_data
+        from training.train import build_config, check_data
 
         options = (cfg_options or []) + _overrides(ctx)
         if not checkpoint.is_file():
@@ -177,7 +177,7 @@ def calibrate(
         if path is None:
             preset = read_meta(checkpoint).config.name
             if preset not in PRESET_CONFIGS:
-                raise ConfigError(f"no default config for a {preset!r} model: give the config of its data (--config)")
+                raise UsageError(f"no default config for a {preset!r} model: pass the config of its data (--config)")
             path = PRESET_CONFIGS[preset]
         cfg = build_config(path, None, data_root, options, video_layout=video_layout.value if video_layout else None)
         check_data(cfg, ("val_dataloader",))
