@@ -5,7 +5,7 @@ option that cannot work raises :class:`InvalidExportOptions` when the object is 
 or written, with a message about the values (the CLI maps it to exit 2). Pydantic: typed fields, frozen objects,
 and the defaults readable from the class (``defaults``) for the help texts.
 
-Light imports only: the ``pcan`` CLI imports this module at start-up for every command.
+No onnx or onnxruntime here (the exporters import them): the ``pcan`` CLI imports this module at start-up.
 """
 
 from pathlib import Path
