@@ -177,7 +177,9 @@ def render_markdown(res: Results) -> str:
             "",
         ]
     skips = skipped_lines(res)
-    return "\n".join(parts + _sections(res, readme=False) + (["## Not measured here", "", *skips, ""] if skips else []))
+    int8 = [f"- {line}" for line in int8_lines(res)]
+    parts += _sections(res, readme=False) + (["## int8 against fp32", "", *int8, ""] if int8 else [])
+    return "\n".join(parts + (["## Not measured here", "", *skips, ""] if skips else []))
 
 
 def _best(res: Results, stage: str, impl: str = "pcan") -> dict[str, Any] | None:
@@ -208,6 +210,40 @@ def headline(res: Results) -> list[str]:
         lines.append(
             f"Model forward at batch {r['batch']} ({r['device']}): {kind} / torch eager time = "
             f"{1 / r['speedup']:.2f} ({r['speedup']:.2f}x the torch-eager speed)."
+        )
+    return lines + int8_lines(res)
+
+
+FULL_MODEL_HINT = (
+    " The full model's convolutions are wider: `pcan bench --preset ntu60 --stages model --backends "
+    "onnxruntime,onnxruntime-int8` profiles it the same way."
+)
+
+
+def int8_lines(res: Results) -> list[str]:
+    """Why the int8 model is faster or slower than fp32 here, from both files' time per kind of node
+    (``ort_profile``): where int8 gains, where it loses, and how much of fp32's convolution time the stems are."""
+    profiled = {(r["precision"], r["batch"]): r for r in res.ok("model") if "node_ms" in r}
+    lines = []
+    for (precision, batch), q in sorted(profiled.items()):
+        f = profiled.get(("fp32", batch))
+        if precision != "int8" or f is None:
+            continue
+        a, b = f["node_ms"], q["node_ms"]
+        diff = {k: b[k] - a[k] for k in a}
+        gained = sum(d for d in diff.values() if d < 0)
+        lost = sum(d for d in diff.values() if d > 0)
+        gains = ", ".join(k for k in diff if diff[k] < 0) or "nothing"
+        losses = ", ".join(k for k in diff if diff[k] > 0) or "nothing"
+        stems = a["stem convolutions"] / max(a["stem convolutions"] + a["other convolutions"], 1e-9)
+        channels = " and ".join(map(str, q.get("stem_out_channels", [])))
+        per_kind = ", ".join(f"{k} {a[k]:.1f} -> {b[k]:.1f} ms" for k in a)
+        lines.append(
+            f"int8 vs fp32 (ONNX Runtime, CPU, batch {batch}): {f['median_ms']:.1f} -> {q['median_ms']:.1f} ms per "
+            f"call. Per node (ONNX Runtime's profiler, median of 3 calls): {per_kind}. int8 gains in the {gains} "
+            f"({gained:+.1f} ms) and loses in the {losses} ({lost:+.1f} ms); the two stems (the first convolution of "
+            f"each pathway, {channels} output channels) are {100 * stems:.0f} % of fp32's convolution time here."
+            + (FULL_MODEL_HINT if q["median_ms"] > f["median_ms"] and q.get("preset") != "ntu60" else "")
         )
     return lines
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pcan_serve.errors import InvalidManifest, MissingInput
+from pcan_serve.errors import InvalidManifest, MissingInput, PCANError
 from pcan_serve.model_io import ModelMeta
 from pcan_serve.preprocess.items import from_manifest  # the one manifest reader
 from pcan_serve.runtime import Frontend
@@ -40,6 +40,9 @@ def manifest_cases(manifest: str | Path, meta: ModelMeta, limit: int = DEFAULT_C
             continue
         if item.skeleton is None:
             raise MissingInput(f"{item.video}: no skeleton given in the manifest or found beside the video")
-        prepared = frontend.prepare(item.video, item.skeleton, num_clips=1, name=Path(item.video).name)
+        try:
+            prepared = frontend.prepare(item.video, item.skeleton, num_clips=1, name=Path(item.video).name)
+        except PCANError as exc:  # the same error, naming the video
+            raise type(exc)(f"calibration video {item.video}: {exc}") from None
         cases.append(Case(prepared.name, prepared.imgs, prepared.heatmaps))
     return cases

@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pcan_serve.errors import InvalidRequest
+
 from .motions import class_names
 from .render import Clip, render_clip
 
@@ -81,7 +83,7 @@ def _write_manifest(path: Path, rows: list[tuple[str, str, int]]) -> None:
 def generate(out_dir: str | Path, spec: SynthSpec = SynthSpec()) -> SynthSet:
     """Render the set described by ``spec`` into ``out_dir`` (created; existing files are overwritten)."""
     if spec.videos_per_class < 2:
-        raise ValueError("need at least 2 videos per class (one for train, one for val)")
+        raise InvalidRequest("need at least 2 videos per class (one for train, one for val)")
     names = class_names(spec.num_classes)
     root = Path(out_dir)
     (root / VIDEO_DIR).mkdir(parents=True, exist_ok=True)
