@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 from onnx import external_data_helper
 
-from export.onnx_export import export_verified_onnx
+from export import OnnxExportOptions, export_verified_onnx
 
 
 def _escaping_onnx(tiny_ckpt: Path, root: Path, location: str = "../outside.bin") -> Path:
@@ -18,7 +18,7 @@ def _escaping_onnx(tiny_ckpt: Path, root: Path, location: str = "../outside.bin"
     folder = root / "model"
     folder.mkdir()
     path = folder / "tiny.onnx"
-    export_verified_onnx(tiny_ckpt, path, verify=False)
+    export_verified_onnx(OnnxExportOptions(checkpoint=tiny_ckpt, output=path, verify=False))
     proto = onnx.load(str(path))
     blob = bytearray()
     for tensor in proto.graph.initializer:
