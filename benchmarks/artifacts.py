@@ -63,7 +63,7 @@ class BenchModel:
     def onnx(self, precision: str = "fp32", calibration: Sequence[Case] = ()) -> Path:
         """The checkpoint exported by ``export.export_verified_onnx`` (the parity check is the export tests'), or
         that file converted to fp16 or quantised to int8 (calibrated on ``calibration``) by the export's own code."""
-        from export import export_verified_onnx
+        from export import OnnxExportOptions, export_verified_onnx
         from export.fp16 import convert_fp16
         from export.int8 import quantize_int8
 
@@ -71,7 +71,7 @@ class BenchModel:
 
         def make() -> Path:
             if precision == "fp32":
-                export_verified_onnx(self.checkpoint, path, verify=False)
+                export_verified_onnx(OnnxExportOptions(checkpoint=self.checkpoint, output=path, verify=False))
             elif precision == "fp16":
                 convert_fp16(self.onnx(), path)
             else:
@@ -83,13 +83,15 @@ class BenchModel:
 
     def engine(self, fp16: bool, max_batch: int) -> Path:
         """A TensorRT engine (and its sidecar) from the ONNX file, for batch 1..max_batch."""
-        from export import export_verified_engine
+        from export import EngineExportOptions, export_verified_engine
 
         precision = "fp16" if fp16 else "fp32"
         path = self.workdir / f"bench-{self.preset}-{precision}-b{max_batch}.engine"
 
         def make() -> Path:
-            return export_verified_engine(self.onnx(), path, fp16, 1, max_batch, max_batch, verify=False).path
+            batches = dict(min_batch=1, opt_batch=max_batch, max_batch=max_batch)
+            options = EngineExportOptions(onnx=self.onnx(), output=path, fp16=fp16, verify=False, **batches)
+            return export_verified_engine(options).path
 
         return self._once(path.name, make, f"TensorRT {precision} engine (batch 1..{max_batch}) built")
 

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from pcan_serve.cli.errors import UsageError, stop
+
 app = typer.Typer(add_completion=False, help="Benchmarks.")
 Opt = typer.Option
 
@@ -19,28 +21,27 @@ def _group() -> None:
     """Keeps ``bench`` a named sub-command when this app is invoked on its own (tests)."""
 
 
-STAGE_NAMES = ("decode", "preprocess", "model", "e2e", "http", "load", "overload", "executors")
+STAGE_NAMES = ("decode", "preprocess", "model", "e2e", "http", "pose", "load", "overload", "executors", "windows")
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise typer.BadParameter(f"{what}: expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise typer.BadParameter(f"{what}: expected positive integers, got {text!r}")
+
+    values = tuple(int(x) for x in text.split(",") if x.strip().isdigit())
+    if not values or min(values) < 1 or len(values) != len([x for x in text.split(",") if x.strip()]):
+        raise UsageError(f"{what}: expected comma-separated positive integers, got {text!r}")
     return values
 
 
 def _names(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
+
     values = tuple(x.strip() for x in text.split(",") if x.strip())
     unknown = [v for v in values if v not in known]
     if not values or unknown:
-        raise typer.BadParameter(f"{what}: unknown {unknown or text!r}; choose from {', '.join(known)}")
+        raise UsageError(f"{what}: unknown {unknown or text!r}; choose from {', '.join(known)}")
     return values
 
 
-@app.command(help="Benchmark decode, preprocessing, model forward per backend, end to end vs mmaction2, HTTP.")
+@app.command(help="Benchmark decode, preprocessing, model forward per backend, end to end vs mmaction2, HTTP, pose.")
 def bench(
     preset: Annotated[str | None, Opt(help="ntu60 (default) | tiny.")] = None,
     batch_sizes: Annotated[str | None, Opt("--batch-sizes", help="Model batch sizes, e.g. 1,2,4.")] = None,
@@ -64,33 +65,33 @@ def bench(
 ) -> None:
     from rich.console import Console
 
+    from pcan_serve.errors import PCANError
+
     from .backends import NAMES
     from .context import Settings
     from .report import write_outputs
     from .runner import run
 
     err = Console(stderr=True)
-    if preset is not None and preset not in ("ntu60", "tiny"):
-        raise typer.BadParameter(f"--preset: expected ntu60 or tiny, got {preset!r}")
-    given = dict(preset=preset, repeats=repeats, warmup=warmup, max_seconds=max_seconds, out=out, device=device)
-    given |= dict(
-        checkpoint=checkpoint, video=video, skeleton=skeleton, concurrencies=_ints(concurrencies, "--concurrencies")
-    )
-    given |= dict(batch_sizes=_ints(batch_sizes, "--batch-sizes") if batch_sizes else None)
-    given |= dict(clips=_ints(clips, "--clips") if clips else None)
-    given |= dict(stages=_names(stages, STAGE_NAMES, "--stages") if stages else None)
-    given |= dict(backends=_names(backends, NAMES, "--backends") if backends else None)
-    overrides = {k: v for k, v in given.items() if v is not None}
-    settings = Settings.quick_mode(**overrides) if quick else Settings(**overrides)
-    for path in (settings.video, settings.skeleton):
-        if not Path(path).is_file():
-            err.print(f"[yellow]warning:[/yellow] {path} not found: stages that need the sample are skipped")
-    start = time.perf_counter()
     try:
+        if preset is not None and preset not in ("ntu60", "tiny"):
+            raise UsageError(f"--preset: expected ntu60 or tiny, got {preset!r}")
+        given = dict(preset=preset, repeats=repeats, warmup=warmup, max_seconds=max_seconds, out=out, device=device)
+        given |= dict(checkpoint=checkpoint, video=video, skeleton=skeleton)
+        given |= dict(concurrencies=_ints(concurrencies, "--concurrencies"))
+        given |= dict(batch_sizes=_ints(batch_sizes, "--batch-sizes") if batch_sizes else None)
+        given |= dict(clips=_ints(clips, "--clips") if clips else None)
+        given |= dict(stages=_names(stages, STAGE_NAMES, "--stages") if stages else None)
+        given |= dict(backends=_names(backends, NAMES, "--backends") if backends else None)
+        overrides = {k: v for k, v in given.items() if v is not None}
+        settings = Settings.quick_mode(**overrides) if quick else Settings(**overrides)
+        for path in (settings.video, settings.skeleton):
+            if not Path(path).is_file():
+                err.print(f"[yellow]warning:[/yellow] {path} not found: stages that need the sample are skipped")
+        start = time.perf_counter()
         results = run(settings, log=lambda msg: err.print(f"[dim]{time.perf_counter() - start:6.1f}s {msg}[/dim]"))
-    except ValueError as exc:  # a bad --device
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except (PCANError, UsageError) as exc:  # a device that is not here, a checkpoint that cannot load: exit 2
+        stop(exc)
     files = write_outputs(results, settings.out)
     typer.echo((settings.out / "bench.md").read_text())
     err.print("wrote " + ", ".join(str(p) for p in files))

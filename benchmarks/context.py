@@ -63,6 +63,18 @@ class Context:
         s = self.settings
         return interleave(contenders, s.repeats, s.warmup, s.max_seconds, s.min_repeats)
 
+    def measured(self, stage: str, samples_ms: list[float], **fields: Any) -> dict[str, Any]:
+        """Add (and return) a pcan record of this run's preset from raw samples; ``fields``: as ``records.measured``
+        takes them (backend defaults to bentoml, batch to 1: the service stages')."""
+        fields = {"backend": "bentoml", "batch": 1, "preset": self.model.preset, **fields}
+        rec = measured(stage, "pcan", samples_ms=samples_ms, **fields)
+        self.results.add(rec)
+        return rec
+
+    def server_env(self, home: str, **extra: str) -> dict[str, str]:
+        """The environment of a `pcan serve` this run starts: its own BentoML home in the work folder, no tracking."""
+        return {"BENTOML_HOME": str(self.model.workdir / home), "BENTOML_DO_NOT_TRACK": "True", **extra}
+
     def skip(self, stage: str, reason: str, **fields: Any) -> None:
         self.results.add(skipped(stage, reason, **{"preset": self.model.preset, **fields}))
 

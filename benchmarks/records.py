@@ -15,8 +15,8 @@ from typing import Any
 from .timing import paired_speedup, summarize
 
 SCHEMA_VERSION = 1
-STAGES = ("decode", "preprocess", "model", "e2e", "http", "load", "overload", "executors")
-DEFAULT_STAGES = STAGES[:5]  # load, overload and executors run only when asked for (--stages load,...)
+STAGES = ("decode", "preprocess", "model", "e2e", "http", "pose", "load", "overload", "executors", "windows")
+DEFAULT_STAGES = STAGES[:-4]  # load, overload, executors and windows run only when asked for (--stages load,...)
 
 
 def label(rec: dict[str, Any]) -> str:

@@ -60,6 +60,13 @@ IO: list[Column] = [
     *_stats(2),
     ("speed-up vs mmaction2", lambda r: _x(r.get("speedup"))),
 ]
+POSE: list[Column] = [
+    ("part", lambda r: r.get("part", "")),
+    ("backend", lambda r: r["backend"]),
+    *_stats(1),
+    ("per second", lambda r: f"{_f(r['throughput'], 1)} {r['throughput_unit']}"),
+    ("extra ms vs skeleton", lambda r: _f(r.get("extra_ms_vs_skeleton"))),
+]
 HTTP: list[Column] = [
     ("concurrency", lambda r: str(r.get("concurrency", "–"))),
     ("backend", lambda r: r["backend"]),
@@ -99,6 +106,14 @@ EXECUTORS: list[Column] = [
     ("items/s", lambda r: _f(r.get("items_per_s"), 2)),
     ("first row after s", lambda r: _f(r.get("first_row_s"), 1)),
     ("steady items/s", lambda r: _f(r.get("steady_items_per_s"), 2)),
+]
+
+WINDOWS: list[Column] = [
+    ("decoding", lambda r: r["part"].replace("_", " ")),
+    ("windows", lambda r: str(r.get("windows"))),
+    ("frames asked of the decoder", lambda r: str(r.get("frames_requested"))),
+    *_stats(1),
+    ("speed-up vs per window", lambda r: _x(r.get("speedup"))),
 ]
 
 
@@ -151,9 +166,12 @@ def _sections(res: Results, readme: bool) -> list[str]:
          "Model forward per backend and batch size:", MODEL, _model_recs(res)),
         ("Decode and preprocessing", None, IO, res.ok("decode") + res.ok("preprocess")),
         ("HTTP service", "HTTP `POST /predict` (`pcan serve`), one video per request:", HTTP, res.ok("http")),
+        ("Pose estimation (video-only input: BlazePose on LiteRT)", "Pose estimation (video-only input):", POSE,
+         res.ok("pose")),
         ("HTTP under hostile load (`--stages load`)", None, LOAD, res.ok("load")),
         ("HTTP past capacity (`--stages overload`)", None, OVERLOAD, res.ok("overload")),
         ("`pcan predict`: local vs Ray executor (`--stages executors`)", None, EXECUTORS, res.ok("executors")),
+        ("Timeline inputs: one decode pass vs one per window (`--stages windows`)", None, WINDOWS, res.ok("windows")),
     ]  # fmt: skip
     out: list[str] = []
     for title, intro, cols, recs in sections:
@@ -173,7 +191,9 @@ def render_markdown(res: Results) -> str:
             "",
         ]
     skips = skipped_lines(res)
-    return "\n".join(parts + _sections(res, readme=False) + (["## Not measured here", "", *skips, ""] if skips else []))
+    int8 = [f"- {line}" for line in int8_lines(res)]
+    parts += _sections(res, readme=False) + (["## int8 against fp32", "", *int8, ""] if int8 else [])
+    return "\n".join(parts + (["## Not measured here", "", *skips, ""] if skips else []))
 
 
 def _best(res: Results, stage: str, impl: str = "pcan") -> dict[str, Any] | None:
@@ -204,6 +224,40 @@ def headline(res: Results) -> list[str]:
         lines.append(
             f"Model forward at batch {r['batch']} ({r['device']}): {kind} / torch eager time = "
             f"{1 / r['speedup']:.2f} ({r['speedup']:.2f}x the torch-eager speed)."
+        )
+    return lines + int8_lines(res)
+
+
+FULL_MODEL_HINT = (
+    " The full model's convolutions are wider: `pcan bench --preset ntu60 --stages model --backends "
+    "onnxruntime,onnxruntime-int8` profiles it the same way."
+)
+
+
+def int8_lines(res: Results) -> list[str]:
+    """Why the int8 model is faster or slower than fp32 here, from both files' time per kind of node
+    (``ort_profile``): where int8 gains, where it loses, and how much of fp32's convolution time the stems are."""
+    profiled = {(r["precision"], r["batch"]): r for r in res.ok("model") if "node_ms" in r}
+    lines = []
+    for (precision, batch), q in sorted(profiled.items()):
+        f = profiled.get(("fp32", batch))
+        if precision != "int8" or f is None:
+            continue
+        a, b = f["node_ms"], q["node_ms"]
+        diff = {k: b[k] - a[k] for k in a}
+        gained = sum(d for d in diff.values() if d < 0)
+        lost = sum(d for d in diff.values() if d > 0)
+        gains = ", ".join(k for k in diff if diff[k] < 0) or "nothing"
+        losses = ", ".join(k for k in diff if diff[k] > 0) or "nothing"
+        stems = a["stem convolutions"] / max(a["stem convolutions"] + a["other convolutions"], 1e-9)
+        channels = " and ".join(map(str, q.get("stem_out_channels", [])))
+        per_kind = ", ".join(f"{k} {a[k]:.1f} -> {b[k]:.1f} ms" for k in a)
+        lines.append(
+            f"int8 vs fp32 (ONNX Runtime, CPU, batch {batch}): {f['median_ms']:.1f} -> {q['median_ms']:.1f} ms per "
+            f"call. Per node (ONNX Runtime's profiler, median of 3 calls): {per_kind}. int8 gains in the {gains} "
+            f"({gained:+.1f} ms) and loses in the {losses} ({lost:+.1f} ms); the two stems (the first convolution of "
+            f"each pathway, {channels} output channels) are {100 * stems:.0f} % of fp32's convolution time here."
+            + (FULL_MODEL_HINT if q["median_ms"] > f["median_ms"] and q.get("preset") != "ntu60" else "")
         )
     return lines
 

@@ -14,7 +14,12 @@ from .artifacts import prepare
 from .context import Context, Settings
 from .records import STAGES, Results
 
-NEEDS_SAMPLE = ("decode", "preprocess", "e2e", "http")  # the model stage falls back to random inputs
+NEEDS_SAMPLE = ("decode", "preprocess", "e2e", "http", "pose", "windows")  # the model stage falls back to random inputs
+QUICK_SKIPS = {  # stages --quick leaves out, and why
+    "http": "starting the BentoML server takes longer than the quick run",
+    "load": "it sends thousands of requests",
+    "executors": "each run is a fresh `pcan predict` process",
+}
 
 
 def _stage(name: str) -> Callable[[Context], None]:
@@ -48,6 +53,9 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> Results:
         results.meta["model"] = model_meta
         missing = [str(p) for p in (settings.video, settings.skeleton) if not Path(p).is_file()]
         for stage in [s for s in STAGES if s in settings.stages]:
+            if settings.quick and stage in QUICK_SKIPS:
+                ctx.skip(stage, f"not run in --quick ({QUICK_SKIPS[stage]})")
+                continue
             if missing and stage in NEEDS_SAMPLE:
                 why = f"input not found: {', '.join(missing)} (give --video/--skeleton or set PCAN_SAMPLE_DIR)"
                 ctx.skip(stage, why)

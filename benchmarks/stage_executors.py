@@ -19,7 +19,6 @@ from typing import Any
 from pcan_serve.preprocess.sources import ntu_sample
 
 from .context import Context
-from .records import measured
 
 
 def _ntu_corpus(folder: Path, n: int) -> list[str]:
@@ -95,9 +94,6 @@ def _cluster_run(corpus: Path, model_args: list[str], batch: int, total: int) ->
 
 
 def run(ctx: Context) -> None:
-    if ctx.settings.quick:
-        ctx.skip("executors", "not run in --quick (each run is a fresh `pcan predict` process)")
-        return
     ntu = ctx.model.preset == "ntu60"
     items = 24 if ntu else 64
     with tempfile.TemporaryDirectory(prefix="pcan-exec-bench-") as tmp:
@@ -113,6 +109,5 @@ def run(ctx: Context) -> None:
             for executor, call in runs.items():
                 ctx.log(f"executors: {executor}, batch {batch}, {items} items")
                 r = call()
-                rec = measured("executors", "pcan", executor, [r["wall_s"] * 1e3], batch=batch, preset=ctx.model.preset,
-                               unit="items/s", per_call=items, items=items, **r)  # fmt: skip
-                ctx.results.add(rec)
+                ctx.measured("executors", [r["wall_s"] * 1e3], backend=executor, batch=batch, unit="items/s",
+                             per_call=items, items=items, **r)  # fmt: skip

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from .context import Context
-from .records import measured
 from .timing import concurrent
 
 
@@ -31,16 +30,13 @@ def poster(client: Any, url: str, video: Path, skeleton: Path, top_k: int = 5) -
 
 def run(ctx: Context) -> None:
     s = ctx.settings
-    if s.quick:
-        ctx.skip("http", "not run in --quick (starting the BentoML server takes longer than the quick run)")
-        return
     import httpx
 
     from pcan_serve.http.launch import local_server
 
     log_path = ctx.model.workdir / "serve.log"
     ctx.log(f"http: starting pcan serve ({ctx.model.preset}, {ctx.device}); log {log_path}")
-    env = {"BENTOML_HOME": str(ctx.model.workdir / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
+    env = ctx.server_env("bentoml")
     server = local_server(checkpoint=ctx.model.checkpoint, device=ctx.device, env=env, log_path=log_path)
     with server as url, httpx.Client(timeout=300, limits=httpx.Limits(max_connections=64)) as client:
         post = poster(client, url, Path(s.video), Path(s.skeleton))
@@ -55,6 +51,5 @@ def run(ctx: Context) -> None:
                 ctx.skip("http", f"every request failed: {errors[:3]}", status="failed", **info)
                 continue
             extra = dict(errors=len(errors), error_samples=errors[:3], wall_s=round(wall_s, 2), **info)
-            rec = measured("http", "pcan", samples_ms=samples, preset=ctx.model.preset, unit="requests/s", **extra)
-            ctx.results.add(rec)
+            rec = ctx.measured("http", samples, unit="requests/s", **extra)
             rec["throughput"] = round(len(samples) / wall_s, 3)  # completed requests per second of wall time

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from .context import Context
-from .records import measured
 
 TOLERANCE = 1e-4
 SKELETON_MB = 1
@@ -206,9 +205,6 @@ def _api_process(server_pid: int) -> Any:
 
 
 def run(ctx: Context, clients: int = 16, per_client: int = 200, rss_requests: int = 1000) -> None:
-    if ctx.settings.quick:
-        ctx.skip("load", "not run in --quick (it sends thousands of requests)")
-        return
     import httpx
 
     from pcan_serve.http.launch import start_server
@@ -218,8 +214,7 @@ def run(ctx: Context, clients: int = 16, per_client: int = 200, rss_requests: in
     reference = Predictor.from_path(ctx.model.checkpoint, device="cpu")
     refs = {video: reference.predict(video, skel, top_k=3) for kind, video, skel, _ in cases if kind == "good"}
     refs |= {video: refs[video] for k, video, _, _ in cases if k == "npz bomb"}
-    env = {"BENTOML_HOME": str(ctx.model.workdir / "bentoml-load"), "BENTOML_DO_NOT_TRACK": "True",
-           "PCAN_MAX_SKELETON_MB": str(SKELETON_MB), "PCAN_TORCH_THREADS": "1"}  # fmt: skip
+    env = ctx.server_env("bentoml-load", PCAN_MAX_SKELETON_MB=str(SKELETON_MB), PCAN_TORCH_THREADS="1")
     server = start_server(
         checkpoint=ctx.model.checkpoint, device="cpu", env=env, log_path=ctx.model.workdir / "load.log"
     )
@@ -231,9 +226,5 @@ def run(ctx: Context, clients: int = 16, per_client: int = 200, rss_requests: in
         ctx.log(f"load: API RSS over {rss_requests} requests at concurrency 8, half corrupt")
         rss = _rss_run(client, srv.url, cases[0], api, rss_requests)
     after_100 = next((mib for n, mib in rss if n >= 100), rss[-1][1])
-    extra = dict(
-        mix, rss=rss, peak_rss_mib=peaks, rss_growth=round(rss[-1][1] / after_100, 3), device="cpu", unit="requests/s"
-    )
-    extra["concurrency"] = clients
-    latency = extra.pop("latency_ms")
-    ctx.results.add(measured("load", "pcan", "bentoml", latency, batch=1, preset=ctx.model.preset, **extra))
+    extra = dict(mix, rss=rss, peak_rss_mib=peaks, rss_growth=round(rss[-1][1] / after_100, 3), concurrency=clients)
+    ctx.measured("load", extra.pop("latency_ms"), device="cpu", unit="requests/s", **extra)

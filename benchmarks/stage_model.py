@@ -18,6 +18,7 @@ from .context import Context
 from .timing import Contender, why
 
 REFERENCES = ("torch-eager", "torch-eager-fp16")  # the first one measured is every other's reference
+PROFILED = {"onnxruntime": "fp32", "onnxruntime-int8": "int8"}  # profiled per node where both ran on the CPU
 
 
 def sample_inputs(ctx: Context) -> tuple[dict[str, np.ndarray], str]:
@@ -63,6 +64,21 @@ def _sgemms(ctx: Context, specs: list[Spec]) -> dict[str, Any]:
 def _max_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     keys = [k for k in a if k in b]
     return max(float(np.abs(a[k] - b[k]).max()) for k in keys) if keys else float("nan")
+
+
+def _profile(ctx: Context, recs: dict[str, dict[str, Any]], inputs: dict[str, np.ndarray], batch: int) -> None:
+    """The per-node time of the fp32 and the int8 ONNX file at ``batch`` (``ort_profile``), on their records:
+    where int8 gains or loses against fp32 (the report says it)."""
+    if not all(name in recs and recs[name]["device"] == "cpu" for name in PROFILED):
+        return
+    from .ort_profile import node_ms
+
+    ctx.log(f"model: profiling the fp32 and int8 ONNX files per node at batch {batch}")
+    feeds = {k: np.repeat(inputs[k], batch, axis=0) for k in ("imgs", "heatmaps")}
+    b = ctx.model.config.backbone
+    for name, precision in PROFILED.items():
+        recs[name]["node_ms"] = node_ms(ctx.model.onnx(precision), feeds)
+        recs[name]["stem_out_channels"] = [b.rgb_base_channels, b.pose_base_channels]
 
 
 def run(ctx: Context) -> None:
@@ -115,5 +131,7 @@ def run(ctx: Context) -> None:
                 rec.update(flops_fields(ctx.flops_per_clip, batch, rec["median_ms"], peak))
             if reference is not None and name != reference:
                 rec["max_abs_diff_vs_reference"] = _max_diff(last[name], last[reference])
+        if batch == s.batch_sizes[0]:
+            _profile(ctx, recs, inputs, batch)
         for name in t.failed:  # one that failed at this batch size is not retried at the next
             opened.pop(name)

@@ -23,11 +23,11 @@ def run(ctx: Context) -> None:
     from pcan_serve.preprocess import (
         build_inputs,
         fit_to_video,
-        helper,
         load_skeleton,
         make_inputs,
         open_video,
         plan_clips,
+        second_core,
     )
 
     s, cfg = ctx.settings, ctx.model.config.preprocess
@@ -40,7 +40,7 @@ def run(ctx: Context) -> None:
         return mm.mm_annotation(s.video, json.loads(Path(s.skeleton).read_text()))
 
     extra = dict(video=Path(s.video).name, resize=cfg.resize, cv2_threads=cv2.getNumThreads())
-    extra["preprocess_helper"] = helper.ENABLED  # pcan may hand work to a second thread (preprocess.helper)
+    extra["preprocess_second_core"] = second_core.ENABLED  # pcan may hand work to a second thread
     for clips in s.clips:
         with open_video(s.video) as video:
             skel = fit_to_video(skeleton, video.num_frames)

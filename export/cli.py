@@ -1,21 +1,27 @@
 """``pcan export onnx|tensorrt``: export, verify, and keep the file only when it matches its reference.
 
-Exit codes: 0 exported (and verified), 1 export or verification failed (no file left behind),
-2 usage error or a missing runtime (TensorRT / GPU).
+The flags build the options objects of ``options.py`` (their defaults are shown in the help); errors end the
+command through the CLI's one exit-code table (``pcan_serve/cli/errors.py``): 0 exported (and verified), 1 export
+or verification failed (no file left behind), 2 options that cannot work or a missing runtime (TensorRT, GPU).
 """
 
+from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from pcan_serve.cli.errors import exit_code
-from pcan_serve.errors import BackendUnavailable, PCANError
-from pcan_serve.model.scores import fusion_name, parse_fusion_weights
+from pcan_serve.cli.errors import UsageError, exit_code, fail
 from pcan_serve.preprocess.sources import sidecar
 
-from .verify import VerificationFailed
+from .options import FP16_TOLERANCE, FP32_TOLERANCE, EngineExportOptions, OnnxExportOptions, Sample, defaults
+
+ONNX = defaults(OnnxExportOptions)
+ENGINE = defaults(EngineExportOptions)
+T = TypeVar("T")
+Opts = TypeVar("Opts", OnnxExportOptions, EngineExportOptions)
 
 app = typer.Typer(
     name="export",
@@ -25,42 +31,52 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
+
+class Quantize(StrEnum):
+    int8 = "int8"
+
+
 SampleOpt = Annotated[
     Path | None,
     typer.Option(
         "--sample",
-        help="Video to verify on (skeleton: --sample-skeleton or beside it). "
-        "Default: the NTU sample from PCAN_SAMPLE_DIR or shared/data/ntu60_sample, if present.",
+        help="Video to verify on (skeleton: --sample-skeleton or beside it).",
+        show_default="the NTU sample from PCAN_SAMPLE_DIR or shared/data/ntu60_sample, if present",
     ),
 ]
-SkeletonOpt = Annotated[Path | None, typer.Option("--sample-skeleton", help="Skeleton json of --sample.")]
+SkeletonOpt = Annotated[
+    Path | None, typer.Option("--sample-skeleton", help="Skeleton json of --sample.", show_default="beside it")
+]
+VerifyOpt = Annotated[bool, typer.Option(help="Check the file against its source runtime; fail above tolerance.")]
+ToleranceOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Max abs difference of probabilities.",
+        show_default=f"{FP32_TOLERANCE:g}; {FP16_TOLERANCE:g} with --fp16",
+    ),
+]
 
 
-def _sample(video: Path | None, skeleton: Path | None) -> tuple[Path, Path] | str:
-    if video is None:
-        return "auto"
-    skeleton = skeleton or sidecar(video)
-    for path in (video, skeleton):
-        if not path.exists():
-            _fail(f"sample file not found: {path}", 2)
-    return video, skeleton
+def _sample(video: Path | None, skeleton: Path | None) -> Sample:
+    return "auto" if video is None else (video, skeleton or sidecar(video))
 
 
-def _fusion_weights(text: str) -> tuple[float, float]:
+def _run(export: Callable[[], T], output: Path) -> T:
+    """``export()``, or one line and the exit code of the table for a known error (anything else is a bug)."""
+    from pcan_serve.errors import PCANError
+
+    from .verify import VerificationFailed
+
     try:
-        return parse_fusion_weights(text)
-    except ValueError as exc:
-        _fail(f"--fusion-weights: {exc}", 2)
+        return export()
+    except (PCANError, UsageError) as exc:
+        note = f"; {output} was not written" if isinstance(exc, VerificationFailed) else ""
+        fail(f"{exc}{note}", exit_code(exc))
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _check_output_folder(output: Path) -> None:
-    if not output.parent.is_dir():
-        _fail(f"--output folder does not exist: {output.parent}", 2)
+def _options(kind: type[Opts], params: dict[str, Any], **derived: Any) -> Opts:
+    """``kind`` from the command's parameters of the same names as its fields, and the values ``derived`` here."""
+    return kind(**{k: v for k, v in params.items() if k in kind.model_fields and k not in derived}, **derived)
 
 
 def _size(n: int) -> str:
@@ -73,138 +89,83 @@ def onnx(
         str, typer.Option(help="PCAN/RGBPoseConv3D checkpoint (.pth), or 'none' for untrained weights of --preset.")
     ],
     output: Annotated[Path, typer.Option(help="Where to write the .onnx file.")],
-    preset: Annotated[str | None, typer.Option(help="ntu60 | tiny; default: the checkpoint's own, else ntu60.")] = None,
-    opset: Annotated[int, typer.Option(help="ONNX opset (17 or newer).")] = 17,
-    verify: Annotated[bool, typer.Option(help="Compare ONNX Runtime with PyTorch fp64; fail above tolerance.")] = True,
-    tolerance: Annotated[
-        float | None, typer.Option(help="Max abs difference of probabilities (default 1e-4; 1e-2 with --fp16).")
-    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="ntu60 | tiny.", show_default="the checkpoint's own, else ntu60")
+    ] = ONNX.preset,
+    opset: Annotated[int, typer.Option(help="ONNX opset, 17 or newer (up to what the exporter writes).")] = ONNX.opset,
+    verify: VerifyOpt = ONNX.verify,
+    tolerance: ToleranceOpt = ONNX.tolerance,
     fusion_weights: Annotated[
         str | None,
-        typer.Option(help="Late-fusion weights RGB:POSE stored in the file; default: the model's (learned, else 1:1)."),
+        typer.Option(help="Late-fusion weights RGB:POSE stored in the file.", show_default="the model's, else 1:1"),
     ] = None,
     sample: SampleOpt = None,
     sample_skeleton: SkeletonOpt = None,
     fp16: Annotated[bool, typer.Option(help="Backbone in fp16, head fp32: for ONNX Runtime's CUDA provider.")] = False,
     quantize: Annotated[
-        str | None, typer.Option(help="int8: static int8 backbone for the CPU provider (needs --quant-data).")
+        Quantize | None, typer.Option(help="Static int8 backbone for the CPU provider (needs --quant-data).")
     ] = None,
     quant_data: Annotated[
         Path | None, typer.Option(help="Manifest (CSV/JSONL) of real videos to calibrate int8 on and check it with.")
-    ] = None,
-    quant_clips: Annotated[int, typer.Option(min=1, help="Videos of --quant-data used, spread over it.")] = 32,
+    ] = ONNX.quant_data,
+    quant_clips: Annotated[int, typer.Option(help="Videos of --quant-data used, spread over it.")] = ONNX.quant_clips,
     min_agreement: Annotated[
         float, typer.Option(help="int8 is kept when its top-1 equals fp32's on this share of the clips.")
-    ] = 0.95,
+    ] = ONNX.min_agreement,
 ) -> None:
     """Export a checkpoint to ONNX (inputs imgs/heatmaps, outputs rgb/pose/fused probabilities)."""
-    from pcan_serve.model import PRESETS
+    params = locals()
+    from pcan_serve.model.scores import fusion_name
 
-    from .onnx_export import MIN_OPSET, max_opset
+    from .onnx_export import export_verified_onnx
 
-    if not MIN_OPSET <= opset <= max_opset():
-        _fail(f"--opset must be between {MIN_OPSET} and {max_opset()} (TorchScript exporter), got {opset}", 2)
-    if preset is not None and preset not in PRESETS:
-        _fail(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}", 2)
-    _check_precision(fp16, quantize, quant_data, min_agreement)
-    weights = None if fusion_weights is None else _fusion_weights(fusion_weights)
-    chosen = _sample(sample, sample_skeleton)
-    source = None if checkpoint.lower() == "none" else checkpoint
-    if source is not None and not Path(source).is_file():
-        _fail(f"checkpoint not found: {source}", 2)
-    _check_output_folder(output)
-    common = dict(preset=preset, opset=opset, verify=verify, sample=chosen, fusion_weights=weights, console=err)
-    if tolerance is not None:
-        common["tolerance"] = tolerance
-    try:
-        if quantize:
-            from .int8 import export_int8_onnx
+    def export():
+        if fp16 and quantize:
+            raise UsageError("--fp16 and --quantize int8 make two different files; choose one")
+        options = _options(
+            OnnxExportOptions,
+            params,
+            checkpoint=None if checkpoint.lower() == "none" else Path(checkpoint),
+            sample=_sample(sample, sample_skeleton),
+            precision=quantize.value if quantize else "fp16" if fp16 else "fp32",
+        )
+        return export_verified_onnx(options, err)
 
-            extra = dict(clips=quant_clips, min_agreement=min_agreement)
-            result = export_int8_onnx(source, output, quant_data, **extra, **common)
-        elif fp16:
-            from .fp16 import export_fp16_onnx
-
-            result = export_fp16_onnx(source, output, **common)
-        else:
-            from .onnx_export import export_verified_onnx
-
-            result = export_verified_onnx(source, output, **common)
-    except VerificationFailed as exc:
-        _fail(f"{exc}; {output} was not written", 1)
-    except (PCANError, ValueError) as exc:
-        _fail(str(exc), exit_code(exc) if isinstance(exc, PCANError) else 1)
+    result = _run(export, output)
+    meta = result.meta
     err.print(
-        f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, pcan-{result.meta.config.name}, "
-        f"{result.meta.quantization or 'fp32'}, weights {result.meta.weights}, "
-        f"fused head {'trained' if result.meta.fused_head else 'untrained'}, "
-        f"{'calibrated' if result.meta.calibrated else 'uncalibrated'}, "
-        f"fusion {fusion_name(result.meta.fusion_weights)}) "
+        f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, pcan-{meta.config.name}, "
+        f"{meta.quantization or 'fp32'}, weights {meta.weights}, "
+        f"fused head {'trained' if meta.fused_head else 'untrained'}, "
+        f"{'calibrated' if meta.calibrated else 'uncalibrated'}, fusion {fusion_name(meta.fusion_weights)}) "
         f"export {result.export_seconds:.1f} s" + (f", verify {result.verify_seconds:.1f} s" if verify else ""),
         soft_wrap=True,
     )
 
 
-def _check_precision(fp16: bool, quantize: str | None, quant_data: Path | None, min_agreement: float) -> None:
-    if quantize is not None and quantize != "int8":
-        _fail(f"--quantize: only int8 is supported, got {quantize!r}", 2)
-    if fp16 and quantize:
-        _fail("--fp16 and --quantize int8 make two different files; choose one", 2)
-    if quantize and quant_data is None:
-        _fail("--quantize int8 needs --quant-data MANIFEST: real clips to calibrate the activation ranges on", 2)
-    if quant_data is not None and not quantize:
-        _fail("--quant-data is only used with --quantize int8", 2)
-    if quant_data is not None and not quant_data.is_file():
-        _fail(f"--quant-data manifest not found: {quant_data}", 2)
-    if not 0 < min_agreement <= 1:
-        _fail(f"--min-agreement must be in (0, 1], got {min_agreement}", 2)
-
-
 @app.command()
 def tensorrt(
-    onnx_path: Annotated[Path, typer.Option("--onnx", help="ONNX file from `pcan export onnx`.")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="ONNX file from `pcan export onnx`.")],
     output: Annotated[Path, typer.Option(help="Where to write the engine; metadata goes to <output>.json.")],
-    fp16: Annotated[bool, typer.Option(help="Allow fp16 kernels (tolerance 1e-2 instead of 1e-4).")] = False,
-    min_batch: Annotated[int, typer.Option(help="Smallest batch the engine accepts.")] = 1,
-    opt_batch: Annotated[int, typer.Option(help="Batch size TensorRT tunes for.")] = 4,
-    max_batch: Annotated[int, typer.Option(help="Largest batch the engine accepts.")] = 8,
-    workspace_gib: Annotated[float, typer.Option(help="Builder workspace memory limit (GiB).")] = 4.0,
-    verify: Annotated[bool, typer.Option(help="Compare TensorRT with ONNX Runtime; fail above tolerance.")] = True,
-    tolerance: Annotated[float | None, typer.Option(help="Max abs difference of probabilities.")] = None,
+    fp16: Annotated[bool, typer.Option(help="Allow fp16 kernels.")] = ENGINE.fp16,
+    min_batch: Annotated[int, typer.Option(help="Smallest batch the engine accepts.")] = ENGINE.min_batch,
+    opt_batch: Annotated[int, typer.Option(help="Batch size TensorRT tunes for.")] = ENGINE.opt_batch,
+    max_batch: Annotated[int, typer.Option(help="Largest batch the engine accepts.")] = ENGINE.max_batch,
+    workspace_gib: Annotated[float, typer.Option(help="Builder workspace memory limit (GiB).")] = ENGINE.workspace_gib,
+    verify: VerifyOpt = ENGINE.verify,
+    tolerance: ToleranceOpt = ENGINE.tolerance,
     sample: SampleOpt = None,
     sample_skeleton: SkeletonOpt = None,
 ) -> None:
     """Build a TensorRT engine from an exported ONNX file (needs TensorRT and an NVIDIA GPU)."""
-    from .tensorrt_export import export_verified_engine, require_tensorrt
+    params = locals()
+    from .tensorrt_export import export_verified_engine
 
-    if not 1 <= min_batch <= opt_batch <= max_batch:
-        _fail(f"need 1 <= --min-batch <= --opt-batch <= --max-batch, got {min_batch}/{opt_batch}/{max_batch}", 2)
-    if not onnx_path.exists():
-        _fail(f"ONNX file not found: {onnx_path}", 2)
-    _check_output_folder(output)
-    try:
-        require_tensorrt()
-    except BackendUnavailable as exc:
-        _fail(str(exc), 2)
-    chosen = _sample(sample, sample_skeleton)
-    try:
-        result = export_verified_engine(
-            onnx_path,
-            output,
-            fp16=fp16,
-            min_batch=min_batch,
-            opt_batch=opt_batch,
-            max_batch=max_batch,
-            verify=verify,
-            sample=chosen,
-            tolerance=tolerance,
-            workspace_gib=workspace_gib,
-            console=err,
-        )
-    except VerificationFailed as exc:
-        _fail(f"{exc}; {output} was not written", 1)
-    except (PCANError, ValueError, RuntimeError) as exc:
-        _fail(str(exc), 1)
+    def export():
+        options = _options(EngineExportOptions, params, sample=_sample(sample, sample_skeleton))
+        return export_verified_engine(options, err)
+
+    result = _run(export, output)
     err.print(
         f"[green]wrote[/green] {result.path} ({_size(result.size_bytes)}, build {result.build_seconds:.1f} s) "
         f"and {result.sidecar.name}",

@@ -8,30 +8,16 @@ Runtime refuses). Here the backbone's weights become fp16, one Cast brings each 
 to fp16 and one brings each that leaves it back to fp32; nothing else changes, and inputs and outputs stay fp32.
 """
 
-import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from rich.console import Console
 
-from pcan_serve.model_io import ModelMeta, load_model, read_onnx_meta
-from pcan_serve.runtime.onnx_session import ort_cuda_usable
+from pcan_serve.model_io import ModelMeta, read_onnx_meta
 
-from .int8 import backbone_nodes
-from .onnx_export import (
-    DEFAULT_OPSET,
-    ExportResult,
-    Sample,
-    attach_meta,
-    export_verified_onnx,
-    staged,
-    verify_against_torch,
-)
-from .verify import FP16_TOLERANCE
+from .graph import attach_meta, backbone_nodes
 
 FP16 = "fp16"
 
@@ -85,45 +71,3 @@ def convert_fp16(fp32: str | Path, output: str | Path) -> ModelMeta:
     meta = replace(read_onnx_meta(fp32), quantization=FP16)
     attach_meta(output, meta, "backbone fp16, head fp32")
     return meta
-
-
-def export_fp16_onnx(
-    checkpoint: str | Path | None,
-    output: str | Path,
-    preset: str | None = None,
-    opset: int = DEFAULT_OPSET,
-    verify: bool = True,
-    sample: Sample = "auto",
-    tolerance: float = FP16_TOLERANCE,
-    fusion_weights: tuple[float, float] | None = None,
-    console: Console | None = None,
-) -> ExportResult:
-    """The fp32 export converted to fp16, kept only if ONNX Runtime on it is within ``tolerance`` of PyTorch fp64
-    (random clips at batch 1 and 4 and the sample), on the CUDA provider where ONNX Runtime has one and a GPU is.
-
-    Without one the check runs on the CPU provider, which has no fp16 kernels for these nodes: it computes them in
-    fp32 on the fp16 weights (its optimised graph has no Cast left), so it proves the graph and the rounding of the
-    weights, not fp16 arithmetic; that is measured on a GPU (``pcan bench --device cuda``).
-    """
-    console = console or Console(stderr=True)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    report = None
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".pcan-fp16-") as tmp:
-        base = export_verified_onnx(
-            checkpoint, Path(tmp) / "fp32.onnx", preset, opset, False, sample, tolerance, fusion_weights, console
-        )
-        with staged(output) as partial:
-            start = time.perf_counter()
-            meta = convert_fp16(base.path, partial)
-            convert_s = time.perf_counter() - start
-            start = time.perf_counter()
-            if verify:
-                model, _ = load_model(checkpoint, preset=preset, device="cpu")
-                cuda = ort_cuda_usable()
-                candidate = f"ONNX Runtime ({'CUDA' if cuda else 'CPU'}), fp16 backbone"
-                report = verify_against_torch(model, partial, meta, tolerance, (1, 4), sample, candidate, cuda)
-                report.print(console)
-                report.raise_for_failure()
-            verify_s = time.perf_counter() - start
-    return ExportResult(output, meta, output.stat().st_size, base.export_seconds + convert_s, verify_s, report)

@@ -1,98 +1,33 @@
-"""PCAN -> ONNX: both inputs, per-branch probabilities, dynamic batch, the model's metadata inside.
+"""``pcan export onnx``: a checkpoint traced to ONNX (``graph.py``), converted to fp16 or int8 where asked, and kept
+only when ONNX Runtime on the file answers as its reference does.
 
-Exporter: torch's TorchScript-based exporter (``dynamo=False``). It needs nothing beyond torch and onnx
-(the dynamo exporter, torch's default since 2.9, needs onnxscript, which the project does not install),
-it traces this model (convolutions, pooling, a small attention) into plain ONNX ops, and it folds
-BatchNorm into the convolutions in eval mode. Whatever exporter, the file is only kept once ONNX Runtime
-reproduces PyTorch on it (``export_verified_onnx``).
+The reference: PyTorch fp64 with the same temperatures (fp32 within 1e-4, fp16 within 1e-2); for int8 the fp32
+graph, by top-1 agreement on real clips (``agreement.py`` says why). The file is written to ``<output>.partial``
+and renamed onto ``output`` after the checks, so a failed export never leaves (or overwrites) a file that serving
+would pick up.
 """
 
 import contextlib
 import os
+import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
-import onnx
-import torch
 from rich.console import Console
 
 from pcan_serve.model import PCAN
-from pcan_serve.model_io import METADATA_KEY, ModelMeta, load_model, read_onnx_meta
-from pcan_serve.preprocess.sources import ntu_sample
+from pcan_serve.model_io import ModelMeta, load_model
+from pcan_serve.runtime.onnx_session import ort_cuda_usable
 
 from .agreement import AgreementReport
-from .verify import (
-    FP32_TOLERANCE,
-    VerificationReport,
-    ort_runner,
-    random_case,
-    run_verification,
-    standard_cases,
-    torch_runner,
-)
-from .wrapper import BRANCHES, ProbabilityModel
-
-ONNX_INPUTS = ("imgs", "heatmaps")
-ONNX_OUTPUTS = BRANCHES
-DEFAULT_OPSET = 17
-MIN_OPSET = 17
-TRACE_BATCH = 2  # neither 1 nor a verified size, so a batch size baked in by mistake is caught
-VERIFY_BATCHES = (1, 4)
-
-
-def max_opset() -> int:
-    from torch.onnx import _constants
-
-    return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20))
-
-
-def attach_meta(path: str | Path, meta: ModelMeta, precision_note: str = "") -> None:
-    """Write ``meta`` into the file's metadata_props (what serving reads) and a one-line description."""
-    proto = onnx.load(str(path))
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, meta.to_json()
-    proto.producer_name = "pcan"
-    scaled = "temperature-scaled " if meta.calibrated else ""
-    note = f"; {precision_note}" if precision_note else ""
-    proto.doc_string = (
-        f"PCAN {meta.config.name}: inputs imgs/heatmaps, outputs {scaled}softmax probabilities "
-        f"{', '.join(ONNX_OUTPUTS)} (fused head trained: {meta.fused_head}){note}"
-    )
-    onnx.save(proto, str(path))
-
-
-def export_onnx(model: PCAN, meta: ModelMeta, output: str | Path, opset: int = DEFAULT_OPSET) -> Path:
-    """Trace ``model`` (CPU, fp32) to ``output``, attach ``meta``, and run the ONNX checker on the file."""
-    if not MIN_OPSET <= opset <= max_opset():
-        raise ValueError(f"opset must be between {MIN_OPSET} and {max_opset()}, got {opset}")
-    output = Path(output)
-    wrapped = ProbabilityModel(model.cpu().float(), meta.temperatures).eval()
-    example = random_case(meta.config, TRACE_BATCH)
-    axes = {name: {0: "batch"} for name in (*ONNX_INPUTS, *ONNX_OUTPUTS)}
-    with warnings.catch_warnings(), torch.no_grad():
-        # the TorchScript exporter's deprecation notice and tracer notes about Python scalars (head width)
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            wrapped,
-            (torch.from_numpy(example.imgs), torch.from_numpy(example.heatmaps)),
-            str(output),
-            dynamo=False,
-            input_names=list(ONNX_INPUTS),
-            output_names=list(ONNX_OUTPUTS),
-            dynamic_axes=axes,
-            opset_version=opset,
-            do_constant_folding=True,
-        )
-    attach_meta(output, meta)
-    onnx.checker.check_model(str(output), full_check=True)
-    if read_onnx_meta(output) != meta:
-        raise RuntimeError(f"metadata read back from {output.name} differs from the metadata written")
-    return output
+from .fp16 import convert_fp16
+from .graph import trace_onnx
+from .int8 import int8_agreement, quantize_int8
+from .options import OnnxExportOptions
+from .quant_data import manifest_cases
+from .verify import VerificationReport, ort_runner, run_verification, sample_case, standard_cases, torch_runner
 
 
 @dataclass
@@ -102,80 +37,83 @@ class ExportResult:
     size_bytes: int
     export_seconds: float
     verify_seconds: float
-    report: VerificationReport | AgreementReport | None  # AgreementReport: int8 (export/int8.py)
-
-
-Sample = tuple[Path, Path] | None | Literal["auto"]
-
-
-def export_verified_onnx(
-    checkpoint: str | Path | None,
-    output: str | Path,
-    preset: str | None = None,
-    opset: int = DEFAULT_OPSET,
-    verify: bool = True,
-    sample: Sample = "auto",
-    tolerance: float = FP32_TOLERANCE,
-    fusion_weights: tuple[float, float] | None = None,
-    console: Console | None = None,
-    verify_batches: tuple[int, ...] = VERIFY_BATCHES,
-) -> ExportResult:
-    """Export ``checkpoint`` (None: untrained ``preset``) and keep the file only if ORT matches PyTorch.
-
-    ``fusion_weights`` overrides the model's own (learned by calibration, else 1:1); its temperatures are
-    built into the graph. The graph is written to ``<output>.partial`` and renamed onto ``output`` after
-    verification, so a failed export never leaves (or overwrites) a file that serving would pick up.
-    """
-    console = console or Console(stderr=True)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    model, info = load_model(checkpoint, preset=preset, device="cpu")
-    meta = info.description
-    if fusion_weights is not None:
-        meta = replace(meta, fusion_weights=tuple(float(w) for w in fusion_weights))
-    report = None
-    with staged(output) as partial:
-        start = time.perf_counter()
-        export_onnx(model, meta, partial, opset)
-        export_s = time.perf_counter() - start
-        start = time.perf_counter()
-        if verify:
-            report = verify_against_torch(model, partial, meta, tolerance, verify_batches, sample, "ONNX Runtime (CPU)")
-            report.print(console)
-            report.raise_for_failure()
-        verify_s = time.perf_counter() - start
-    return ExportResult(output, meta, output.stat().st_size, export_s, verify_s, report)
-
-
-def verify_against_torch(
-    model: PCAN,
-    path: Path,
-    meta: ModelMeta,
-    tolerance: float,
-    batches: tuple[int, ...] = VERIFY_BATCHES,
-    sample: Sample = "auto",
-    candidate: str = "ONNX Runtime (CPU)",
-    cuda: bool = False,
-) -> VerificationReport:
-    """ONNX Runtime on ``path`` (CPU provider, or CUDA's with ``cuda``) against PyTorch fp64 (temperatures
-    applied) on random clips and the sample."""
-    notes: list[str] = []
-    cases = standard_cases(meta.config, batches, ntu_sample() if sample == "auto" else sample, notes)
-    reference = torch_runner(model, temperatures=meta.temperatures)
-    candidate_run = ort_runner(path, cuda=cuda)
-    report = run_verification(reference, candidate_run, cases, tolerance, "PyTorch (CPU, fp64)", candidate)
-    report.notes += notes
-    return report
+    report: VerificationReport | AgreementReport | None  # AgreementReport: int8
 
 
 @contextlib.contextmanager
-def staged(output: Path) -> Iterator[Path]:
-    """The path to write ``output`` to: renamed onto it when the block succeeds, deleted when it raises, so a
-    failed export never leaves (or overwrites) a file that serving would pick up."""
-    partial = output.with_name(output.name + ".partial")
+def staged(output: Path, partial: Path | None = None) -> Iterator[Path]:
+    """The path to write ``output`` to (default ``<output>.partial``): renamed onto it when the block succeeds,
+    deleted when it raises."""
+    partial = partial or output.with_name(output.name + ".partial")
     try:
         yield partial
         os.replace(partial, output)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def export_verified_onnx(options: OnnxExportOptions, console: Console | None = None) -> ExportResult:
+    """Export ``options.checkpoint`` (None: untrained ``options.preset``) in ``options.precision``; verified unless
+    ``options.verify`` is off. ``options.fusion_weights`` overrides the model's own; its temperatures are built
+    into the graph."""
+    console = console or Console(stderr=True)
+    model, info = load_model(options.checkpoint, preset=options.preset, device="cpu")
+    meta = info.description
+    if options.fusion_weights is not None:
+        meta = replace(meta, fusion_weights=options.fusion_weights)
+    output, precision = options.output, options.precision
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".pcan-export-") as tmp, staged(output) as partial:
+        fp32 = partial if precision == "fp32" else Path(tmp) / "fp32.onnx"
+        start = time.perf_counter()
+        cases = manifest_cases(options.quant_data, meta, options.quant_clips) if precision == "int8" else []
+        trace_onnx(model, meta, fp32, options.opset)
+        if precision == "fp16":
+            meta = convert_fp16(fp32, partial)
+        elif precision == "int8":
+            meta = quantize_int8(fp32, partial, cases)
+        export_s = time.perf_counter() - start
+        start = time.perf_counter()
+        report = _check(model, fp32, partial, meta, cases, options, console) if options.verify else None
+        verify_s = time.perf_counter() - start
+    return ExportResult(output, meta, output.stat().st_size, export_s, verify_s, report)
+
+
+def _check(
+    model: PCAN, fp32: Path, partial: Path, meta: ModelMeta, cases: list, options: OnnxExportOptions, console: Console
+) -> VerificationReport | AgreementReport:
+    """Print each check's table and raise ``VerificationFailed`` at the first that fails.
+
+    fp16 runs on ONNX Runtime's CUDA provider where it has one and a GPU is; else on the CPU provider, which has
+    no fp16 kernels for these nodes: it computes them in fp32 on the fp16 weights (its optimised graph has no Cast
+    left), so it proves the graph and the rounding of the weights, not fp16 arithmetic (``pcan bench --device
+    cuda`` measures that). int8: the fp32 graph against PyTorch first, then int8 against fp32 on real clips.
+    """
+    cuda = options.half and ort_cuda_usable()
+    name = f"ONNX Runtime ({'CUDA' if cuda else 'CPU'})" + (", fp16 backbone" if options.half else "")
+    report = verify_against_torch(model, partial if options.half else fp32, meta, options, name, cuda)
+    report.print(console)
+    report.raise_for_failure()
+    if options.precision != "int8":
+        return report
+    found = options.sample_files()
+    checked = cases + ([sample_case(meta.config, *found)] if found else [])
+    agreement = int8_agreement(fp32, partial, meta, checked, options.min_agreement)
+    agreement.print(console)
+    agreement.raise_for_failure()
+    return agreement
+
+
+def verify_against_torch(
+    model: PCAN, path: Path, meta: ModelMeta, options: OnnxExportOptions, candidate: str, cuda: bool = False
+) -> VerificationReport:
+    """ONNX Runtime on ``path`` (CPU provider, or CUDA's with ``cuda``) against PyTorch fp64 (temperatures
+    applied) on random clips at ``options.verify_batches`` and the sample."""
+    notes: list[str] = []
+    cases = standard_cases(meta.config, options.verify_batches, options.sample_files(), notes)
+    reference = torch_runner(model, temperatures=meta.temperatures)
+    report = run_verification(
+        reference, ort_runner(path, cuda=cuda), cases, options.max_abs_diff, "PyTorch (CPU, fp64)", candidate
+    )
+    report.notes += notes
+    return report

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pcan_serve.errors import InvalidManifest, MissingInput
+from pcan_serve.errors import InvalidManifest, MissingInput, PCANError
 from pcan_serve.model_io import ModelMeta
 from pcan_serve.preprocess.items import from_manifest  # the one manifest reader
 from pcan_serve.runtime import Frontend
@@ -29,15 +29,20 @@ def spread(total: int, count: int) -> list[int]:
 def manifest_cases(manifest: str | Path, meta: ModelMeta, limit: int = DEFAULT_CLIPS) -> list[Case]:
     """One preprocessed clip from each of up to ``limit`` videos of ``manifest``; a video that cannot be read
     fails the export (calibrating on fewer videos than asked without saying so would hide it)."""
-    items = from_manifest(Path(manifest))
+    items = from_manifest(Path(manifest))  # read row by row: only the chosen rows are kept
     if not items:
         raise InvalidManifest(f"manifest {Path(manifest).name} lists no videos")
     frontend = Frontend(meta, "onnxruntime")
+    chosen = set(spread(len(items), limit))
     cases = []
-    for index in spread(len(items), limit):
-        item = items[index]
+    for index, item in enumerate(items):
+        if index not in chosen:
+            continue
         if item.skeleton is None:
             raise MissingInput(f"{item.video}: no skeleton given in the manifest or found beside the video")
-        prepared = frontend.prepare(item.video, item.skeleton, num_clips=1, name=Path(item.video).name)
+        try:
+            prepared = frontend.prepare(item.video, item.skeleton, num_clips=1, name=Path(item.video).name)
+        except PCANError as exc:  # the same error, naming the video
+            raise type(exc)(f"calibration video {item.video}: {exc}") from None
         cases.append(Case(prepared.name, prepared.imgs, prepared.heatmaps))
     return cases

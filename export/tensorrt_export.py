@@ -6,37 +6,27 @@ The engine is written to ``<output>.partial`` and only renamed onto ``output`` (
 after it reproduces ONNX Runtime on the same inputs.
 """
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
 
 import torch
 from rich.console import Console
 
-from pcan_serve.errors import BackendUnavailable
+from pcan_serve.errors import BackendUnavailable, PCANError
 from pcan_serve.model_io import ModelMeta, read_meta, tensorrt_sidecar
-from pcan_serve.preprocess.sources import ntu_sample
 from pcan_serve.runtime.backends import TensorRTBackend
 
-from .onnx_export import ONNX_INPUTS
-from .verify import (
-    FP16_TOLERANCE,
-    FP32_TOLERANCE,
-    VerificationReport,
-    at_least,
-    ort_runner,
-    run_verification,
-    standard_cases,
-)
+from .graph import ONNX_INPUTS
+from .onnx_export import staged
+from .options import EngineExportOptions
+from .verify import VerificationReport, at_least, ort_runner, run_verification, standard_cases
 
 TENSORRT_INSTALL = "pip install --extra-index-url https://pypi.nvidia.com tensorrt"
-DEFAULT_WORKSPACE_GIB = 4.0
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(PCANError):
     """TensorRT could not parse the ONNX file or build an engine from it."""
 
 
@@ -58,11 +48,6 @@ def require_tensorrt() -> ModuleType:
     return trt
 
 
-def _check_batches(min_batch: int, opt_batch: int, max_batch: int) -> None:
-    if not 1 <= min_batch <= opt_batch <= max_batch:
-        raise ValueError(f"need 1 <= min-batch <= opt-batch <= max-batch, got {min_batch}/{opt_batch}/{max_batch}")
-
-
 def _network_flags(trt: ModuleType) -> int:
     """TensorRT 10 networks are always explicit-batch; older versions must ask for it."""
     major = int(str(trt.__version__).split(".")[0])
@@ -70,32 +55,23 @@ def _network_flags(trt: ModuleType) -> int:
     return 1 << int(flag) if major < 10 and flag is not None else 0
 
 
-def build_engine(
-    onnx_path: str | Path,
-    output: str | Path,
-    fp16: bool = False,
-    min_batch: int = 1,
-    opt_batch: int = 4,
-    max_batch: int = 8,
-    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
-) -> Path:
-    """Parse ``onnx_path``, build a serialized engine for batch sizes [min, max] (tuned for opt), write it.
+def build_engine(options: EngineExportOptions, output: Path) -> Path:
+    """Parse ``options.onnx``, build a serialized engine for batch sizes [min, max] (tuned for opt), write it.
 
     fp32 builds switch TF32 off so they can be held to the fp32 tolerance; ``fp16`` lets TensorRT pick
     fp16 kernels wherever they are faster (inputs and outputs stay float32).
     """
-    _check_batches(min_batch, opt_batch, max_batch)
     trt = require_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
+    if not parser.parse_from_file(str(options.onnx)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise EngineBuildError(f"TensorRT's ONNX parser rejected {Path(onnx_path).name}: {errors}")
+        raise EngineBuildError(f"TensorRT's ONNX parser rejected {options.onnx.name}: {errors}")
     config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    if fp16:
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gib * (1 << 30)))
+    if options.fp16:
         config.set_flag(trt.BuilderFlag.FP16)
     elif hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)
@@ -106,7 +82,7 @@ def build_engine(
         rest = tuple(int(d) for d in tensor.shape)[1:]
         if any(d < 0 for d in rest):
             raise EngineBuildError(f"input {tensor.name} has a dynamic non-batch dimension: {tuple(tensor.shape)}")
-        profile.set_shape(tensor.name, (min_batch, *rest), (opt_batch, *rest), (max_batch, *rest))
+        profile.set_shape(tensor.name, *((b, *rest) for b in options.batches))
         names.append(tensor.name)
     if sorted(names) != sorted(ONNX_INPUTS):
         raise EngineBuildError(f"expected inputs {ONNX_INPUTS}, the ONNX file has {tuple(names)}")
@@ -114,7 +90,6 @@ def build_engine(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EngineBuildError("TensorRT failed to build the engine (see its log above)")
-    output = Path(output)
     output.write_bytes(bytes(serialized))
     return output
 
@@ -129,65 +104,26 @@ class EngineResult:
     report: VerificationReport | None
 
 
-Sample = tuple[Path, Path] | None | Literal["auto"]
-
-
-def export_verified_engine(
-    onnx_path: str | Path,
-    output: str | Path,
-    fp16: bool = False,
-    min_batch: int = 1,
-    opt_batch: int = 4,
-    max_batch: int = 8,
-    verify: bool = True,
-    sample: Sample = "auto",
-    tolerance: float | None = None,
-    workspace_gib: float = DEFAULT_WORKSPACE_GIB,
-    console: Console | None = None,
-) -> EngineResult:
+def export_verified_engine(options: EngineExportOptions, console: Console | None = None) -> EngineResult:
     """Build the engine, verify it against ONNX Runtime (CPU) at min/opt/max batch and on the sample."""
     console = console or Console(stderr=True)
-    _check_batches(min_batch, opt_batch, max_batch)
     require_tensorrt()
-    onnx_path, output = Path(onnx_path), Path(output)
-    meta = read_meta(onnx_path)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    meta = read_meta(options.onnx)
+    output, report = options.output, None
     partial = output.with_name(output.name + ".partial")
-    sidecars = (tensorrt_sidecar(partial), tensorrt_sidecar(output))
-    report = None
-    try:
+    with staged(output, partial), staged(tensorrt_sidecar(output), tensorrt_sidecar(partial)) as sidecar:
         start = time.perf_counter()
-        build_engine(onnx_path, partial, fp16, min_batch, opt_batch, max_batch, workspace_gib)
+        build_engine(options, partial)
         build_s = time.perf_counter() - start
-        sidecars[0].write_text(meta.to_json())
-        if verify:
+        sidecar.write_text(meta.to_json())
+        if options.verify:
             notes: list[str] = []
-            cases = [
-                at_least(c, min_batch)
-                for c in standard_cases(
-                    meta.config,
-                    (min_batch, opt_batch, max_batch),
-                    ntu_sample() if sample == "auto" else sample,
-                    notes,
-                )
-            ]
-            tol = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
+            cases = standard_cases(meta.config, options.batches, options.sample_files(), notes)
+            cases = [at_least(c, options.min_batch) for c in cases]
+            names = "ONNX Runtime (CPU)", f"TensorRT ({'fp16' if options.fp16 else 'fp32'})"
             engine = TensorRTBackend(partial)
-            report = run_verification(
-                ort_runner(onnx_path),
-                engine.run,
-                cases,
-                tol,
-                "ONNX Runtime (CPU)",
-                f"TensorRT ({'fp16' if fp16 else 'fp32'})",
-            )
+            report = run_verification(ort_runner(options.onnx), engine.run, cases, options.max_abs_diff, *names)
             report.notes += notes
             report.print(console)
             report.raise_for_failure()
-        os.replace(sidecars[0], sidecars[1])
-        os.replace(partial, output)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        sidecars[0].unlink(missing_ok=True)
-        raise
-    return EngineResult(output, sidecars[1], meta, output.stat().st_size, build_s, report)
+    return EngineResult(output, tensorrt_sidecar(output), meta, output.stat().st_size, build_s, report)

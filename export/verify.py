@@ -17,6 +17,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from pcan_serve.errors import PCANError
 from pcan_serve.model import PCAN, PCANConfig
 from pcan_serve.runtime.onnx_session import open_session
 
@@ -24,12 +25,10 @@ from .wrapper import BRANCHES, ProbabilityModel
 
 RunFn = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
 
-FP32_TOLERANCE = 1e-4
-FP16_TOLERANCE = 1e-2
 REQUIRED_OUTPUTS = ("rgb", "pose")
 
 
-class VerificationFailed(RuntimeError):
+class VerificationFailed(PCANError):
     """An exported model disagrees with its reference beyond the tolerance."""
 
 

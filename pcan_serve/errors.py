@@ -69,9 +69,18 @@ class EmptyVideo(InvalidVideo):
     """The video decodes to zero frames."""
 
 
+class NoPersonDetected(InvalidVideo):
+    """The pose estimator found nobody in the video (a skeleton cannot be estimated)."""
+
+
 class VideoTooLong(InvalidVideo):
     """More frames than the configured cap."""
 
 
 class FrameTooLarge(InvalidVideo):
     """Frames of more pixels than the configured cap (declared by the header, or as decoded)."""
+
+
+class WorkerCrashed(PCANError):
+    """The process working on an item died on every try (a crash in native code, out of memory): that item's
+    answer is lost, not the run."""

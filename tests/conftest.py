@@ -1,5 +1,6 @@
-"""Fixtures shared by the suite: the real NTU sample, a tiny seeded checkpoint, and the synthetic set with the
-tiny preset trained on it by `pcan train` (one run per session, for test_train.py and test_calibration.py)."""
+"""Fixtures shared by the suite: the real NTU sample, tiny seeded checkpoints and one verified ONNX export of one,
+and the synthetic set with the tiny preset trained on it by `pcan train` (one run per session, for test_train.py,
+test_calibration_synth.py and test_export_int8.py)."""
 
 from pathlib import Path
 
@@ -39,6 +40,29 @@ def tiny_ckpt(tmp_path_factory) -> Path:
         for fc in (model.cls_head.fc_rgb, model.cls_head.fc_pose, model.cls_head.fc_fused):
             fc.weight.normal_(0, 0.5)
     return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny.pth")
+
+
+@pytest.fixture(scope="session")
+def peaked_ckpt(tmp_path_factory) -> Path:
+    """A tiny checkpoint with export.synthetic's weights: peaked, unsaturated probabilities (rgb max > 0.2 at every
+    batch the export tests compare), in which a runtime's or a precision's error shows if it is too large."""
+    from export.synthetic import randomise_weights
+
+    torch.manual_seed(2)  # the convolutions' initial weights: the same model whichever tests ran before
+    return save_checkpoint(randomise_weights(build_pcan("tiny")), tmp_path_factory.mktemp("ckpt") / "peaked.pth")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(peaked_ckpt, tmp_path_factory, sample_video, sample_skeleton):
+    """``peaked_ckpt`` exported to ONNX with late fusion 2:1 stored in the file, verified on random inputs and the
+    NTU sample: the one export the ONNX and TensorRT tests share (an ``ExportResult``)."""
+    from export import OnnxExportOptions, export_verified_onnx
+
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    options = OnnxExportOptions(
+        checkpoint=peaked_ckpt, output=out, sample=(sample_video, sample_skeleton), fusion_weights="2:1"
+    )
+    return export_verified_onnx(options)
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,20 @@
-"""What the `--executor ray` tests share: a small local Ray, the synthetic corpus with two bad items, and the
-row-for-row comparison with the local executor."""
+"""What the `--executor ray` tests share: a small local Ray, the synthetic corpus with two bad items, the
+row-for-row comparison with the local executor, and stages that die on an item as a crashing decoder would."""
 
 import json
+import os
+import pickle
 import shutil
+import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
+import numpy as np
+import ray.cloudpickle
 from typer.testing import CliRunner
 
 from pcan_serve.cli import app
+from pcan_serve.cli.ray_tasks import Replica, decode
 from training.synth import SynthSpec, generate
 
 # On 2 shared cores: two CPUs, a 200 MB object store (the tiny preset's inputs are ~100 KB an item), no dashboard.
@@ -16,7 +23,8 @@ SPEC = SynthSpec(num_classes=3, videos_per_class=4, seed=11, val_fraction=0.25)
 
 
 def make_corpus(root: Path) -> Path:
-    """The synthetic videos with their sidecars, a corrupt video and a video without a skeleton, in one folder."""
+    """The synthetic videos with their sidecars, a corrupt video and a video without a skeleton (estimated), in
+    one folder."""
     synth = generate(root / "synth", SPEC)
     corpus = root / "corpus"
     corpus.mkdir()
@@ -59,3 +67,39 @@ def assert_same_rows(got: list[dict], want: list[dict], tol: float = 1e-5) -> No
             assert [label for label, _ in gs[key]] == [label for label, _ in ws[key]], (g["video"], key)
             for (_, a), (_, b) in zip(gs[key], ws[key], strict=True):
                 assert abs(a - b) <= tol, (g["video"], key, a, b)
+
+
+CRASH = "crash"  # a video named crash* kills the process that works on it
+
+
+def _kills(name: str) -> bool:
+    return Path(name).name.startswith(CRASH)
+
+
+def _die(video: str) -> NoReturn:
+    """Counts the death in ``<video>.deaths`` beside the video, then ends the process as a crash does."""
+    with Path(video).with_suffix(".deaths").open("a") as f:
+        f.write(f"{os.getpid()}\n")
+    os._exit(3)
+
+
+def crashing_decode(row: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """The decode task, except that its process exits at once on a crash* video (no exception, no row): what a
+    segfault in FFmpeg or the kernel's OOM killer does to a Ray worker."""
+    if _kills(row["video"]):
+        _die(row["video"])
+    return decode(row, **kwargs)
+
+
+class CrashingReplica(Replica):
+    """A model replica whose process exits at once on a batch that holds a crash* video."""
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for slot in [pickle.loads(p) for p in batch["payload"]]:
+            if _kills(video := getattr(slot, "name", None) or slot.video):
+                _die(video)
+        return super().__call__(batch)
+
+
+# Test code reaches the Ray workers by value (they do not have tests/ on their path), not through any hook in pcan.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

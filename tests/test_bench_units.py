@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from benchmarks.backends import DEFAULTS, Unavailable, open_spec, parse
+from benchmarks.ort_profile import KINDS, node_ms
 from benchmarks.peak import measure_peak
 from benchmarks.records import Results, compare, measured, skipped
-from benchmarks.report import render_markdown, render_readme_section
+from benchmarks.report import int8_lines, render_markdown, render_readme_section
 from benchmarks.timing import Contender, concurrent, interleave, paired_speedup, summarize
+from pcan_serve import load_model
 
 
 def test_interleave_rotates_the_order_each_round():
@@ -122,6 +124,36 @@ def test_reports_show_comparisons_and_skip_reasons():
     assert "3.05x" in md and "TensorRT is not installed" in md
     section = render_readme_section(res)
     assert "3.05x faster" in section and "identical" in section
+
+
+def test_int8_report_says_where_int8_gains_and_loses():
+    """The explanation is computed from the two per-node profiles, not written in advance."""
+    res = Results(meta={"model": {"preset": "tiny"}, "device": "cpu"})
+    profiles = {
+        "fp32": {"stem convolutions": 18.0, "other convolutions": 2.0, "quantise/dequantise": 0.0, "other nodes": 1.0},
+        "int8": {"stem convolutions": 40.0, "other convolutions": 1.5, "quantise/dequantise": 0.5, "other nodes": 1.0},
+    }
+    for precision, ms in (("fp32", 21.0), ("int8", 43.0)):
+        rec = measured("model", "pcan", "onnxruntime", [ms], batch=1, preset="tiny", precision=precision)
+        res.add(dict(rec, node_ms=profiles[precision], stem_out_channels=[8, 4]))
+    [line] = int8_lines(res)
+    assert "21.0 -> 43.0 ms per call" in line and "stem convolutions 18.0 -> 40.0 ms" in line
+    assert "gains in the other convolutions (-0.5 ms)" in line
+    assert "loses in the stem convolutions, quantise/dequantise (+22.5 ms)" in line
+    assert "8 and 4 output channels) are 90 % of fp32's convolution time" in line and "--preset ntu60" in line
+    assert "## int8 against fp32" in render_markdown(res) and line in render_readme_section(res)
+
+
+def test_node_profile_splits_stems_from_the_other_convolutions(tmp_path):
+    from export import OnnxExportOptions, export_verified_onnx
+    from export.verify import random_case
+
+    path = export_verified_onnx(OnnxExportOptions(output=tmp_path / "m.onnx", preset="tiny", verify=False)).path
+    case = random_case(load_model(None, preset="tiny")[1].config, 1)
+    ms = node_ms(path, {"imgs": case.imgs, "heatmaps": case.heatmaps}, runs=1)
+    assert set(ms) == set(KINDS) and ms["quantise/dequantise"] == 0  # an fp32 graph converts nothing
+    assert ms["stem convolutions"] > 0 and ms["other convolutions"] > 0
+    assert not list(tmp_path.glob("*.json"))  # the profiler's trace is removed
 
 
 def test_the_overload_summary_and_its_report_row():

@@ -9,7 +9,7 @@ import pytest
 import requests
 import torch
 
-from export.onnx_export import export_verified_onnx
+from export import OnnxExportOptions, export_verified_onnx
 from export.verify import random_case
 from pcan_serve import load_model, save_checkpoint
 from pcan_serve.errors import CheckpointError
@@ -138,9 +138,9 @@ def test_torch_backend_divides_logits_by_the_temperatures(tiny_ckpt, calibrated_
         np.testing.assert_allclose(got[branch], _temper(raw[branch], t), atol=1e-6)
         assert (got[branch].argmax(1) == raw[branch].argmax(1)).all()
         assert np.abs(got[branch] - raw[branch]).max() > 1e-3  # the temperature changed the scores
-    assert Frontend(plain.meta, "torch").model_info["calibrated"] is False
+    assert Frontend(plain.meta, "torch").served_model.calibrated is False
     front = Frontend(calibrated.meta, "torch")
-    assert front.model_info["calibrated"] is True and front.fusion_weights == (0.7, 0.3)
+    assert front.served_model.calibrated is True and front.fusion_weights == (0.7, 0.3)
 
 
 def test_predictor_serves_the_learned_fusion(calibrated_ckpt, sample_video, sample_skeleton):
@@ -182,7 +182,9 @@ def _divisions(path) -> int:
 
 def test_onnx_graph_applies_the_temperatures_and_keeps_the_learned_fusion(calibrated_ckpt, tiny_ckpt, tmp_path):
     out = tmp_path / "cal.onnx"
-    result = export_verified_onnx(calibrated_ckpt, out, sample=None, verify_batches=(1,))
+    result = export_verified_onnx(
+        OnnxExportOptions(checkpoint=calibrated_ckpt, output=out, sample=None, verify_batches=(1,))
+    )
     assert result.report.ok  # ORT vs fp64 PyTorch with the same temperatures
     meta = read_meta(out)
     assert meta == read_meta(calibrated_ckpt) and meta.fusion_weights == (0.7, 0.3)
@@ -191,9 +193,14 @@ def test_onnx_graph_applies_the_temperatures_and_keeps_the_learned_fusion(calibr
     ref, got = torch_be.run(case.imgs, case.heatmaps), ort_be.run(case.imgs, case.heatmaps)
     for branch in TEMPERATURES:
         assert np.abs(ref[branch] - got[branch]).max() <= 1e-4
-    plain = export_verified_onnx(tiny_ckpt, tmp_path / "plain.onnx", verify=False).path
+    plain = export_verified_onnx(
+        OnnxExportOptions(checkpoint=tiny_ckpt, output=tmp_path / "plain.onnx", verify=False)
+    ).path
     assert _divisions(out) == _divisions(plain) + 3  # one Div per calibrated branch; none when uncalibrated
-    overridden = export_verified_onnx(calibrated_ckpt, tmp_path / "o.onnx", verify=False, fusion_weights=(1.0, 1.0))
+    options = OnnxExportOptions(
+        checkpoint=calibrated_ckpt, output=tmp_path / "o.onnx", verify=False, fusion_weights="1:1"
+    )
+    overridden = export_verified_onnx(options)
     assert overridden.meta.fusion_weights == (1.0, 1.0) and overridden.meta.calibration == meta.calibration
     assert Predictor.from_path(overridden.path, device="cpu").fusion_weights == (1.0, 1.0)
 

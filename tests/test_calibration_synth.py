@@ -162,7 +162,10 @@ def test_cli_serves_the_temperatures_and_the_learned_fusion(overconfident, calib
 def test_learned_fusion_and_temperatures_survive_onnx_export(calibrated, manifest, tmp_path):
     out, override = tmp_path / "cal.onnx", tmp_path / "override.onnx"
     for path, extra in ((out, []), (override, ["--fusion-weights", "1:1"])):
-        res = runner.invoke(pcan, ["export", "onnx", "--checkpoint", str(calibrated), "--output", str(path), *extra])
+        # --no-verify: the served answers are compared with the checkpoint's below (and test_calibration.py
+        # verifies a calibrated graph against PyTorch)
+        args = ["--checkpoint", str(calibrated), "--output", str(path), "--no-verify", *extra]
+        res = runner.invoke(pcan, ["export", "onnx", *args])
         assert res.exit_code == 0, res.output
     meta = read_meta(calibrated)
     assert read_meta(out) == meta

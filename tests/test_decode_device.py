@@ -14,11 +14,10 @@ from video_fixtures import moving_frames
 
 from pcan_serve import workers
 from pcan_serve.cli import app
-from pcan_serve.errors import BackendUnavailable, FrameTooLarge, VideoTooLong
+from pcan_serve.errors import BackendUnavailable, FrameTooLarge, InvalidRequest, VideoTooLong
 from pcan_serve.http.settings import SettingsError, load_settings
-from pcan_serve.preprocess import open_video, video
-from pcan_serve.preprocess.decode_cpu import CpuDecoder
-from pcan_serve.preprocess.decode_cuda import CudaDecoder, cuda_decode_unavailable, resolve_decode_device
+from pcan_serve.preprocess import open_video
+from pcan_serve.preprocess.decode_cuda import cuda_decode_unavailable, resolve_decode_device
 
 FRAMES = np.stack(moving_frames(12, (48, 64)))
 
@@ -48,13 +47,12 @@ def nvdec(monkeypatch):
     """A GPU with NVDEC, as far as pcan can tell; the process decodes on the CPU again afterwards."""
     monkeypatch.setitem(sys.modules, "PyNvVideoCodec", fake_nvc(FRAMES))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(video, "_device", "cpu")
     return monkeypatch
 
 
 def test_cpu_is_the_default_and_needs_nothing():
-    assert video._device == "cpu" and resolve_decode_device("cpu") == "cpu"
-    with pytest.raises(ValueError, match="cpu, cuda, auto"):
+    assert resolve_decode_device("cpu") == "cpu"
+    with pytest.raises(InvalidRequest, match="cpu, cuda, auto"):
         resolve_decode_device("gpu")
 
 
@@ -70,24 +68,23 @@ def test_without_nvdec_auto_decodes_on_the_cpu_and_cuda_is_refused(monkeypatch):
 
 
 def test_with_nvdec_files_decode_there_and_bytes_on_the_cpu(nvdec, tmp_path):
-    assert video.set_decode_device("auto") == "cuda"
+    assert resolve_decode_device("auto") == "cuda"
     path = write_video(tmp_path / "v.avi", 12, size=(48, 64))
-    with open_video(path) as vid:
-        assert isinstance(vid._decoder, CudaDecoder) and vid.num_frames == 12 and vid.fps == 30.0
+    with open_video(path, device="cuda") as vid:
+        assert vid.device == "cuda" and vid.num_frames == 12 and vid.fps == 30.0
         np.testing.assert_array_equal(vid.decode(np.arange(0, 12, 1)), FRAMES)  # more than one NVDEC batch
-    with open_video(path.read_bytes()) as vid:
-        assert isinstance(vid._decoder, CpuDecoder)
+    with open_video(path.read_bytes(), device="cuda") as vid:
+        assert vid.device == "cpu"  # NVDEC reads files only
 
 
 def test_nvdec_checks_the_limits(nvdec, tmp_path):
-    video.set_decode_device("cuda")
     path = write_video(tmp_path / "v.avi", 12, size=(48, 64))
     with raises(VideoTooLong, "video: 12 frames, at most 10"):
-        open_video(path, max_frames=10)
+        open_video(path, max_frames=10, device="cuda")
     with raises(FrameTooLarge, "v.avi has 64x48 frames (3072 pixels)"):
-        open_video(path, max_pixels=3071)
+        open_video(path, max_pixels=3071, device="cuda")
     nvdec.setitem(sys.modules, "PyNvVideoCodec", fake_nvc(FRAMES, declared=(24, 32)))  # the header lies
-    with open_video(path, max_pixels=24 * 32) as vid, raises(FrameTooLarge, "64x48 frames"):
+    with open_video(path, max_pixels=24 * 32, device="cuda") as vid, raises(FrameTooLarge, "64x48 frames"):
         vid.decode(np.array([0]))
 
 

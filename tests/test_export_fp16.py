@@ -8,27 +8,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto
 from typer.testing import CliRunner
 
-from export.int8 import BACKBONE_SCOPE
-from export.synthetic import randomise_weights
+from export.graph import BACKBONE_SCOPE
 from export.verify import random_case
-from pcan_serve import save_checkpoint
 from pcan_serve.cli import app as pcan
-from pcan_serve.model import build_pcan
 from pcan_serve.model_io import read_meta
 from pcan_serve.runtime import OnnxRuntimeBackend, TorchBackend
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def peaked_ckpt(tmp_path_factory) -> Path:
-    """Peaked, unsaturated probabilities (export.synthetic): fp16 rounding shows in them, if it is too coarse."""
-    torch.manual_seed(0)
-    return save_checkpoint(randomise_weights(build_pcan("tiny")), tmp_path_factory.mktemp("ckpt") / "tiny.pth")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ PyTorch in ONNX Runtime (random inputs and the real NTU clip); a disagreeing exp
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -11,11 +10,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from export.cli import app
-from export.onnx_export import ONNX_INPUTS, ONNX_OUTPUTS, export_verified_onnx
+from export import ONNX_INPUTS, ONNX_OUTPUTS, InvalidExportOptions, OnnxExportOptions, export_verified_onnx
 from export.synthetic import randomise_weights
 from export.verify import VerificationReport, compare_outputs, input_shapes, random_case
 from pcan_serve import load_model, save_checkpoint
+from pcan_serve.cli import app
 from pcan_serve.model import build_pcan
 from pcan_serve.model_io import read_meta
 from pcan_serve.runtime import OnnxRuntimeBackend, Predictor, TorchBackend
@@ -23,24 +22,8 @@ from pcan_serve.runtime import OnnxRuntimeBackend, Predictor, TorchBackend
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory) -> Path:
-    # the convolutions' initial weights: the same model whichever tests ran before, one whose rgb answers are
-    # peaked (max > 0.2) at every batch compared below (seed 0 is not at batch 1)
-    torch.manual_seed(2)
-    return save_checkpoint(randomise_weights(build_pcan("tiny")), tmp_path_factory.mktemp("ckpt") / "tiny.pth")
-
-
-@pytest.fixture(scope="module")
-def tiny_onnx(tiny_ckpt, tmp_path_factory, sample_video, sample_skeleton) -> tuple[Path, object]:
-    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    result = export_verified_onnx(tiny_ckpt, out, sample=(sample_video, sample_skeleton), fusion_weights=(2.0, 1.0))
-    return out, result
-
-
 def test_export_is_verified_on_random_and_real_inputs(tiny_onnx):
-    path, result = tiny_onnx
-    report = result.report
+    path, report = tiny_onnx.path, tiny_onnx.report
     assert path.exists() and not path.with_name(path.name + ".partial").exists()
     assert report.ok and report.max_abs_diff <= 1e-4
     seen = {(c.case, c.batch) for c in report.comparisons}
@@ -49,7 +32,7 @@ def test_export_is_verified_on_random_and_real_inputs(tiny_onnx):
 
 
 def test_file_structure_checker_and_dynamic_batch(tiny_onnx):
-    path, result = tiny_onnx
+    path, result = tiny_onnx.path, tiny_onnx
     onnx.checker.check_model(str(path), full_check=True)
     proto = onnx.load(str(path))
     assert proto.opset_import[0].version >= 17
@@ -63,9 +46,9 @@ def test_file_structure_checker_and_dynamic_batch(tiny_onnx):
     assert result.meta.config.preprocess.resize == 64 and list(shape[3:]) == [16, 16]
 
 
-def test_metadata_round_trip(tiny_onnx, tiny_ckpt):
-    path, result = tiny_onnx
-    _, info = load_model(tiny_ckpt)
+def test_metadata_round_trip(tiny_onnx, peaked_ckpt):
+    path, result = tiny_onnx.path, tiny_onnx
+    _, info = load_model(peaked_ckpt)
     expected = dataclasses.replace(info.description, fusion_weights=(2.0, 1.0))
     assert read_meta(path) == expected == result.meta
     assert OnnxRuntimeBackend(path).meta == expected  # what serving reads from the file
@@ -73,10 +56,9 @@ def test_metadata_round_trip(tiny_onnx, tiny_ckpt):
 
 
 @pytest.mark.parametrize("batch", [1, 3, 4])
-def test_serving_backends_agree_at_any_batch(tiny_onnx, tiny_ckpt, batch):
+def test_serving_backends_agree_at_any_batch(tiny_onnx, peaked_ckpt, batch):
     """The runtimes serving uses (not the exporter's own verifier) agree on batches never traced."""
-    path, _ = tiny_onnx
-    torch_be, ort_be = TorchBackend(tiny_ckpt), OnnxRuntimeBackend(path)
+    torch_be, ort_be = TorchBackend(peaked_ckpt), OnnxRuntimeBackend(tiny_onnx.path)
     case = random_case(torch_be.meta.config, batch, seed=100 + batch)
     ref, got = torch_be.run(case.imgs, case.heatmaps), ort_be.run(case.imgs, case.heatmaps)
     assert set(ref) == set(got) == {"rgb", "pose", "fused"}
@@ -87,10 +69,9 @@ def test_serving_backends_agree_at_any_batch(tiny_onnx, tiny_ckpt, batch):
     assert ref["rgb"].max() > 0.2  # far from uniform (1/60): the comparison means something
 
 
-def test_predictor_onnx_equals_checkpoint_on_ntu_sample(tiny_onnx, tiny_ckpt, sample_video, sample_skeleton):
-    path, _ = tiny_onnx
-    a = Predictor.from_path(path, device="cpu").predict(sample_video, sample_skeleton, top_k=5).to_dict()
-    b = Predictor.from_path(tiny_ckpt, device="cpu", fusion_weights=(2.0, 1.0))
+def test_predictor_onnx_equals_checkpoint_on_ntu_sample(tiny_onnx, peaked_ckpt, sample_video, sample_skeleton):
+    a = Predictor.from_path(tiny_onnx.path, device="cpu").predict(sample_video, sample_skeleton, top_k=5).to_dict()
+    b = Predictor.from_path(peaked_ckpt, device="cpu", fusion_weights=(2.0, 1.0))
     b = b.predict(sample_video, sample_skeleton, top_k=5).to_dict()
     assert a["model"]["backend"] == "onnxruntime" and b["model"]["backend"] == "torch"
     assert a["fusion"] == b["fusion"] == "late_2:1"  # the fusion weights travelled in the file
@@ -110,15 +91,13 @@ def _assert_same_prediction(a: dict, b: dict) -> None:
         assert np.allclose([d["score"] for d in sa], [d["score"] for d in sb], atol=1e-4, rtol=0)
 
 
-def test_pcan_predict_cli_onnx_equals_checkpoint(tiny_onnx, tiny_ckpt, sample_video, sample_skeleton, tmp_path):
-    """DESIGN.md's CLI contract: `pcan predict --onnx` and `--checkpoint` give the same answer."""
-    cli = pytest.importorskip("pcan_serve.cli")
-    path, _ = tiny_onnx
+def test_pcan_predict_cli_onnx_equals_checkpoint(tiny_onnx, peaked_ckpt, sample_video, sample_skeleton, tmp_path):
+    """The CLI's promise: `pcan predict --onnx` and `--checkpoint` give the same answer."""
     rows = []
-    for flag, model in (("--onnx", path), ("--checkpoint", tiny_ckpt)):
+    for flag, model in (("--onnx", tiny_onnx.path), ("--checkpoint", peaked_ckpt)):
         out = tmp_path / f"{flag.strip('-')}.jsonl"
         res = runner.invoke(
-            cli.app,
+            app,
             [
                 "predict",
                 str(sample_video),
@@ -146,12 +125,11 @@ def test_pcan_predict_cli_onnx_equals_checkpoint(tiny_onnx, tiny_ckpt, sample_vi
         assert np.allclose([d["score"] for d in sa], [d["score"] for d in sb], atol=1e-4, rtol=0)
 
 
-def test_cli_export_untrained(tmp_path):
+def test_pcan_export_onnx_writes_untrained_weights(tmp_path):
     out = tmp_path / "m" / "untrained.onnx"
     out.parent.mkdir()  # a missing output folder is a usage error (exit 2), like in every pcan command
-    res = runner.invoke(
-        app, ["onnx", "--checkpoint", "none", "--preset", "tiny", "--output", str(out), "--opset", "18"]
-    )
+    args = ["--checkpoint", "none", "--preset", "tiny", "--output", str(out), "--opset", "18"]
+    res = runner.invoke(app, ["export", "onnx", *args])
     assert res.exit_code == 0, res.output
     meta = read_meta(out)
     assert meta.weights == "untrained" and not meta.fused_head and meta.config.name == "tiny"
@@ -161,13 +139,7 @@ def test_cli_export_untrained(tmp_path):
     assert set(be.run(case.imgs, case.heatmaps)) == {"rgb", "pose"}  # untrained fused head is not served
 
 
-def test_mounted_as_pcan_export():
-    pcan_cli = pytest.importorskip("pcan_serve.cli")
-    res = runner.invoke(pcan_cli.app, ["export", "onnx", "--help"])
-    assert res.exit_code == 0 and "--checkpoint" in res.output
-
-
-def test_verification_failure_exits_1_and_leaves_no_file(tiny_ckpt, tmp_path, monkeypatch):
+def test_verification_failure_exits_1_and_leaves_no_file(peaked_ckpt, tmp_path, monkeypatch):
     """A runtime that drifts by 1e-3 (10x the fp32 tolerance) must fail the export, and an existing
     good file at --output must survive."""
     import onnxruntime as ort
@@ -180,7 +152,7 @@ def test_verification_failure_exits_1_and_leaves_no_file(tiny_ckpt, tmp_path, mo
     out = tmp_path / "model.onnx"
     out.write_bytes(b"previous good export")
     monkeypatch.setattr(ort.InferenceSession, "run", drifting_run)
-    res = runner.invoke(app, ["onnx", "--checkpoint", str(tiny_ckpt), "--output", str(out)])
+    res = runner.invoke(app, ["export", "onnx", "--checkpoint", str(peaked_ckpt), "--output", str(out)])
     assert res.exit_code == 1
     assert "FAIL" in res.output and "was not written" in res.output
     assert out.read_bytes() == b"previous good export"
@@ -198,7 +170,7 @@ def test_verification_failure_exits_1_and_leaves_no_file(tiny_ckpt, tmp_path, mo
 )
 def test_cli_errors_are_clear(tmp_path, args, code, words):
     out = tmp_path / "x.onnx"
-    res = runner.invoke(app, ["onnx", *args, "--output", str(out), "--no-verify"])
+    res = runner.invoke(app, ["export", "onnx", *args, "--output", str(out), "--no-verify"])
     assert res.exit_code == code, res.output
     assert words in res.output
     assert not out.exists()
@@ -206,7 +178,7 @@ def test_cli_errors_are_clear(tmp_path, args, code, words):
 
 def test_missing_output_folder_is_a_usage_error(tmp_path):
     out = tmp_path / "no" / "such" / "x.onnx"
-    res = runner.invoke(app, ["onnx", "--checkpoint", "none", "--preset", "tiny", "--output", str(out)])
+    res = runner.invoke(app, ["export", "onnx", "--checkpoint", "none", "--preset", "tiny", "--output", str(out)])
     assert res.exit_code == 2 and "folder does not exist" in res.output
     assert not (tmp_path / "no").exists()
 
@@ -217,7 +189,7 @@ def test_full_model_export_verified(tmp_path):
     torch.manual_seed(0)
     ckpt = save_checkpoint(randomise_weights(build_pcan("ntu60")), tmp_path / "full.pth")
     out = tmp_path / "full.onnx"
-    result = export_verified_onnx(ckpt, out, sample=None)
+    result = export_verified_onnx(OnnxExportOptions(checkpoint=ckpt, output=out, sample=None))
     onnx.checker.check_model(str(out), full_check=True)
     assert result.report.ok and result.report.max_abs_diff <= 1e-4
     assert {(c.case, c.batch) for c in result.report.comparisons} == {("random", 1), ("random", 4)}
@@ -225,6 +197,31 @@ def test_full_model_export_verified(tmp_path):
     assert [
         d.dim_value for d in onnx.load(str(out), load_external_data=False).graph.input[0].type.tensor_type.shape.dim[1:]
     ] == [3, 8, 256, 256]
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (dict(opset=13), "opset 13"),
+        (dict(preset="huge"), "unknown preset 'huge'"),
+        (dict(checkpoint="missing.pth"), "checkpoint not found: missing.pth"),
+        (dict(fusion_weights=(-1.0, 1.0)), "non-negative"),
+        (dict(fusion_weights="1-1"), "RGB:POSE"),
+        (dict(tolerance=0.0), "tolerance"),
+        (dict(precision="int8"), "manifest"),
+        (dict(quant_data="m.csv"), "only used by the int8 export"),
+        (dict(min_agreement=1.5), "(0, 1]"),
+        (dict(verify_batches=(0,)), "batch sizes"),
+        (dict(output="no/such/x.onnx"), "output folder does not exist"),
+    ],
+)
+def test_options_refuse_what_cannot_work_before_any_work(tmp_path, monkeypatch, options, words):
+    """Typed errors (exit 2 through the CLI's table) whose messages speak of the values, not of flags."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.csv").write_text("video,skeleton\n")
+    with pytest.raises(InvalidExportOptions) as info:
+        OnnxExportOptions(**{"output": "x.onnx", **options})
+    assert words in str(info.value) and "--" not in str(info.value)
 
 
 def test_comparison_fails_on_drift_nan_missing_output_and_shape():

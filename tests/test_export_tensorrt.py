@@ -10,13 +10,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from export.cli import app
-from export.onnx_export import export_verified_onnx
-from export.synthetic import randomise_weights
-from export.tensorrt_export import TENSORRT_INSTALL, export_verified_engine, require_tensorrt
-from pcan_serve import save_checkpoint
+from export import EngineExportOptions, export_verified_engine
+from export.tensorrt_export import TENSORRT_INSTALL, require_tensorrt
+from pcan_serve.cli import app
 from pcan_serve.errors import BackendUnavailable
-from pcan_serve.model import build_pcan
 from pcan_serve.model_io import ModelMeta, read_meta, tensorrt_sidecar
 from pcan_serve.runtime import Predictor
 
@@ -29,78 +26,77 @@ needs_trt = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory) -> Path:
-    model = randomise_weights(build_pcan("tiny"), seed=1)
-    d = tmp_path_factory.mktemp("trt")
-    ckpt = save_checkpoint(model, d / "tiny.pth")
-    return export_verified_onnx(ckpt, d / "tiny.onnx", sample=None).path
+def onnx_file(tiny_onnx) -> Path:
+    return tiny_onnx.path
 
 
-def test_missing_tensorrt_is_explained_and_exits_2(tiny_onnx, tmp_path, monkeypatch):
+def test_missing_tensorrt_is_explained_and_exits_2(onnx_file, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # `import tensorrt` raises ImportError
     with pytest.raises(BackendUnavailable) as info:
         require_tensorrt()
     assert TENSORRT_INSTALL in str(info.value) and "--onnx" in str(info.value)
     out = tmp_path / "tiny.engine"
-    res = runner.invoke(app, ["tensorrt", "--onnx", str(tiny_onnx), "--output", str(out)])
+    res = runner.invoke(app, ["export", "tensorrt", "--onnx", str(onnx_file), "--output", str(out)])
     assert res.exit_code == 2, res.output
     assert "TensorRT is not installed" in res.output and "pypi.nvidia.com" in res.output
     assert not out.exists() and not tensorrt_sidecar(out).exists()
 
 
-def test_tensorrt_without_gpu_exits_2(tiny_onnx, tmp_path, monkeypatch):
+def test_tensorrt_without_gpu_exits_2(onnx_file, tmp_path, monkeypatch):
     """TensorRT importable (a stand-in module here) but torch sees no GPU."""
     fake = type(sys)("tensorrt")
     fake.__version__ = "10.0.0"
     monkeypatch.setitem(sys.modules, "tensorrt", fake)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    res = runner.invoke(app, ["tensorrt", "--onnx", str(tiny_onnx), "--output", str(tmp_path / "x.engine")])
+    res = runner.invoke(app, ["export", "tensorrt", "--onnx", str(onnx_file), "--output", str(tmp_path / "x.engine")])
     assert res.exit_code == 2 and "no CUDA GPU" in res.output
 
 
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--min-batch", "4", "--opt-batch", "2"], "min-batch"),
-        (["--onnx", "nothing.onnx"], "not found"),
+        (["--min-batch", "4", "--opt-batch", "2"], "1 <= min <= opt <= max, got 4/2/8"),
+        (["--onnx", "nothing.onnx"], "ONNX file not found"),
+        (["--workspace-gib", "0"], "workspace"),
     ],
 )
-def test_tensorrt_usage_errors_exit_2(tiny_onnx, tmp_path, args, words):
-    base = {"--onnx": str(tiny_onnx), "--output": str(tmp_path / "x.engine")}
+def test_tensorrt_usage_errors_exit_2(onnx_file, tmp_path, args, words):
+    base = {"--onnx": str(onnx_file), "--output": str(tmp_path / "x.engine")}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value
-    res = runner.invoke(app, ["tensorrt", *[x for kv in base.items() for x in kv]])
+    res = runner.invoke(app, ["export", "tensorrt", *[x for kv in base.items() for x in kv]])
     assert res.exit_code == 2 and words in res.output
 
 
 @needs_trt
 @pytest.mark.gpu
 @pytest.mark.parametrize("fp16", [False, True])
-def test_engine_matches_onnxruntime_and_carries_metadata(tiny_onnx, tmp_path, fp16, sample_video, sample_skeleton):
+def test_engine_matches_onnxruntime_and_carries_metadata(onnx_file, tmp_path, fp16, sample_video, sample_skeleton):
     out = tmp_path / f"tiny_{'fp16' if fp16 else 'fp32'}.engine"
-    result = export_verified_engine(
-        tiny_onnx, out, fp16=fp16, min_batch=1, opt_batch=2, max_batch=4, sample=(sample_video, sample_skeleton)
-    )
+    sample = (sample_video, sample_skeleton)
+    options = EngineExportOptions(onnx=onnx_file, output=out, fp16=fp16, opt_batch=2, max_batch=4, sample=sample)
+    result = export_verified_engine(options)
     assert out.exists() and result.report.ok
     assert result.report.max_abs_diff <= (1e-2 if fp16 else 1e-4)
     assert {c.batch for c in result.report.comparisons} == {1, 2, 4}
-    assert ModelMeta.from_json(tensorrt_sidecar(out).read_text()) == read_meta(tiny_onnx)
+    assert ModelMeta.from_json(tensorrt_sidecar(out).read_text()) == read_meta(onnx_file)
     a = Predictor.from_path(out).predict(sample_video, sample_skeleton, top_k=3).to_dict()
-    b = Predictor.from_path(tiny_onnx, device="cpu").predict(sample_video, sample_skeleton, top_k=3).to_dict()
+    b = Predictor.from_path(onnx_file, device="cpu").predict(sample_video, sample_skeleton, top_k=3).to_dict()
     assert a["model"]["backend"] == "tensorrt" and a["prediction"]["label"] == b["prediction"]["label"]
     assert np.isclose(a["prediction"]["score"], b["prediction"]["score"], atol=1e-2 if fp16 else 1e-4)
 
 
 @needs_trt
 @pytest.mark.gpu
-def test_engine_cli_writes_engine_and_sidecar(tiny_onnx, tmp_path):
+def test_engine_cli_writes_engine_and_sidecar(onnx_file, tmp_path):
     out = tmp_path / "cli.engine"
     res = runner.invoke(
         app,
         [
+            "export",
             "tensorrt",
             "--onnx",
-            str(tiny_onnx),
+            str(onnx_file),
             "--output",
             str(out),
             "--max-batch",

@@ -1,4 +1,4 @@
-"""PCAN loss: each component as DESIGN.md defines it, weighted by loss_weights; gradients reach everything."""
+"""PCAN loss: each component as docs/architecture.md defines it, weighted by loss_weights; gradients reach all."""
 
 import dataclasses
 

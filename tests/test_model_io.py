@@ -12,7 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from export.onnx_export import export_verified_onnx
+from export import OnnxExportOptions, export_verified_onnx
 from pcan_serve import load_model, save_checkpoint
 from pcan_serve.cli import app as pcan
 from pcan_serve.errors import BackendUnavailable, CheckpointError, InvalidRequest
@@ -24,7 +24,7 @@ from pcan_serve.runtime import Frontend, Predictor, Prepared, TorchBackend
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory, tiny_ckpt):
     out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    export_verified_onnx(tiny_ckpt, out, verify=False, fusion_weights=(3.0, 1.0))
+    export_verified_onnx(OnnxExportOptions(checkpoint=tiny_ckpt, output=out, verify=False, fusion_weights=(3.0, 1.0)))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The real NTU-60 training path, in miniature, from the NTU sample: both layouts on disk (DESIGN.md "NTU-60 on
+"""The real NTU-60 training path, in miniature, from the NTU sample: both layouts on disk (architecture.md "NTU-60 on
 disk") and the full-size `pcan_ntu60.py` config through `pcan train` on CPU. mmaction2's layout: one short epoch
 (batch 1, two iterations) from no checkpoint, its guard (the epoch-1 gates fail, the run ends with 0) and its
 calibration, then ONNX export of the result and `pcan predict` of the video with it. Raw layout: the baseline
@@ -106,6 +106,7 @@ def mmaction2_run(ntu_roots, tmp_path_factory) -> Path:
     return work_dir
 
 
+@pytest.mark.slow  # the full-size model, trained on the CPU
 def test_ntu60_config_trains_with_its_guard_and_calibration(mmaction2_run):
     report = json.loads((mmaction2_run / "guard_report.json").read_text())
     assert report["settings"]["load_from"] is None and report["baseline"] is None  # nothing loaded to validate
@@ -123,12 +124,16 @@ def test_ntu60_config_trains_with_its_guard_and_calibration(mmaction2_run):
     assert "only 1 samples" in summary and (mmaction2_run / "training_curves.png").is_file()
 
 
+@pytest.mark.slow  # the full-size model, trained on the CPU
 def test_the_result_exports_to_onnx_and_predicts_the_video(mmaction2_run, sample_video, tmp_path):
-    from export.onnx_export import export_verified_onnx
+    from export import OnnxExportOptions, export_verified_onnx
 
     start = time.perf_counter()
     onnx_path = tmp_path / "pcan_ntu60.onnx"  # the best checkpoint, calibrated: what the run hands on
-    exported = export_verified_onnx(mmaction2_run / "calibrated.pth", onnx_path, sample=None, verify_batches=(1,))
+    options = OnnxExportOptions(
+        checkpoint=mmaction2_run / "calibrated.pth", output=onnx_path, sample=None, verify_batches=(1,)
+    )
+    exported = export_verified_onnx(options)
     assert exported.report.ok and {c.batch for c in exported.report.comparisons} == {1}
     out = tmp_path / "pred.jsonl"
     res = CliRunner().invoke(
@@ -141,6 +146,7 @@ def test_the_result_exports_to_onnx_and_predicts_the_video(mmaction2_run, sample
     print(f"export (verified at batch 1) + pcan predict: {time.perf_counter() - start:.0f} s")
 
 
+@pytest.mark.slow  # the full-size model, trained on the CPU
 def test_raw_layout_trains_from_the_download_as_it_is(mmaction2_run, ntu_roots, tmp_path):
     """The raw layout failed before (it looked for nturgbd_videos/*.mp4): now the run validates its baseline
     (the checkpoint just trained) on the 1920x1080 .avi and stops there (no epoch)."""

@@ -17,7 +17,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def batch_dir(tmp_path_factory, sample_video, sample_skeleton) -> Path:
-    """good x2 (sidecars), corrupt video, malformed skeleton, missing skeleton."""
+    """good x2 (sidecars), corrupt video, malformed skeleton, no skeleton (estimated from the video)."""
     d = tmp_path_factory.mktemp("batch")
     skel = json.loads(sample_skeleton.read_text())
     for stem in ("good_a", "good_b"):
@@ -64,7 +64,7 @@ def test_single_video_matches_python_api(tiny_ckpt, sample_video, sample_skeleto
     assert set(row["branches"]) == {"rgb", "pose", "fused"}
     for key in ("prediction", "top_k", "branches"):
         assert json.dumps(row[key]) == json.dumps(ref[key])
-    assert set(row["timing_ms"]) == {"decode", "preprocess", "inference", "total"}
+    assert set(row["timing_ms"]) == {"decode", "pose", "preprocess", "inference", "total"}
     # late fusion is the mean of the branch probabilities (1:1)
     rgb = {d["label"]: d["score"] for d in row["branches"]["rgb"]["top_k"]}
     pose = {d["label"]: d["score"] for d in row["branches"]["pose"]["top_k"]}
@@ -83,7 +83,12 @@ def test_batch_with_bad_items(tiny_ckpt, batch_dir, tmp_path):
     assert json.dumps(rows["good_a"]["top_k"]) == json.dumps(rows["good_b"]["top_k"])  # same clip, same answer
     assert rows["corrupt"]["error"]["type"] == "InvalidVideo"
     assert rows["badskel"]["error"]["type"] == "InvalidSkeleton" and "17" in rows["badskel"]["error"]["message"]
-    assert rows["noskel"]["error"]["type"] == "MissingInput" and "noskel.json" in rows["noskel"]["error"]["message"]
+    assert rows["noskel"]["ok"] and rows["noskel"]["skeleton"] == {
+        "source": "estimated",
+        "persons": 1,
+        "estimator": "blazepose-full",
+    }
+    assert rows["good_a"]["skeleton"] == {"source": "uploaded", "persons": 1}
 
 
 def test_resume_skips_done_items_and_repairs_a_cut_line(tiny_ckpt, batch_dir, tmp_path):
@@ -123,7 +128,7 @@ def test_shards_partition_the_items(tiny_ckpt, batch_dir, tmp_path):
 def test_manifest_csv_output_and_untrained_preset(batch_dir, tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text(
-        f"video,skeleton\n{batch_dir / 'good_a.avi'},{batch_dir / 'good_a.json'}\n{batch_dir / 'noskel.avi'},\n"
+        f"video,skeleton\n{batch_dir / 'good_a.avi'},{batch_dir / 'good_a.json'}\n{batch_dir / 'missing.avi'},\n"
     )
     out = tmp_path / "out.csv"
     res = _invoke(["--manifest", str(manifest), "--preset", "tiny", "--output", str(out)])
@@ -191,3 +196,21 @@ def test_resume_from_csv_skips_inert_names(tmp_path, monkeypatch, sample_video, 
     assert _invoke(["=x.avi", "--preset", "tiny", "-o", "out.csv"]).exit_code == 0
     res = _invoke(["=x.avi", "--preset", "tiny", "-o", "out.csv", "--resume"])
     assert "1 items already in" in res.output and "0 to go" in res.output
+
+
+def test_window_and_annotate_write_a_timeline_and_pictures(tiny_ckpt, sample_video, sample_skeleton, tmp_path):
+    out, pictures = tmp_path / "out.jsonl", tmp_path / "pictures"
+    pictures.mkdir()
+    args = [str(sample_video), "--skeleton", str(sample_skeleton), "--checkpoint", str(tiny_ckpt), "-o", str(out)]
+    res = _invoke([*args, "--window", "1", "--stride", "0.5", "--annotate", str(pictures), "--top-k", "3"])
+    assert res.exit_code == 0, res.output
+    [row] = _rows(out)
+    ref = Predictor.from_path(tiny_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=3).to_dict()
+    assert [c["label"] for c in row["top_k"]] == [c["label"] for c in ref["top_k"]]  # the whole-video answer
+    assert len(row["timeline"]) == 6 and row["timeline"][-1]["end"] == round(103 / 30, 3)
+    stem = sample_video.stem
+    assert sorted(p.name for p in pictures.iterdir()) == [f"{stem}.mp4", f"{stem}.timeline.png"]
+    res = _invoke([*args, "--window", "1"])
+    assert res.exit_code == 2 and "window and stride go together" in res.output
+    res = _invoke([*args, "--window", "1", "--stride", "0.5", "--executor", "ray"])
+    assert res.exit_code == 2 and "--executor local" in res.output

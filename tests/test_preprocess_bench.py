@@ -30,4 +30,5 @@ def test_bench_records(tmp_path):
         assert r["median_ms"] > 0 and mm["median_ms"] > 0
         assert r["speedup"] == pytest.approx(mm["median_ms"] / r["median_ms"], abs=0.011)
         assert r["video"] == "v.avi" and r["resize"] == 256
-    json.dumps(records)  # plain data, ready for a report
+        # throughput counts clips: a call with 2 clips does twice the work of one
+        assert r["throughput"] == pytest.approx(r["num_clips"] * 1000 / r["median_ms"], rel=1e-3, abs=1e-3)

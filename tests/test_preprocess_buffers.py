@@ -10,7 +10,7 @@ import torch
 from test_preprocess_fixtures import person_track, skeleton_dict, write_video
 
 from pcan_serve.model.config import PreprocessConfig
-from pcan_serve.preprocess import build_inputs, fit_to_video, helper, load_skeleton, open_video, plan_clips
+from pcan_serve.preprocess import build_inputs, fit_to_video, load_skeleton, open_video, plan_clips, second_core
 from pcan_serve.preprocess.buffers import POOL, huge_page_array
 
 BIG = (1, 17, 32, 64, 64)  # 8.9 MB: pooled
@@ -59,7 +59,7 @@ def test_idle_buffers_are_capped(empty_pool, monkeypatch):
 
 def test_once_computes_once_across_threads():
     calls = []
-    once = helper.Once(lambda: calls.append(1) or time.sleep(0.05) or 7)
+    once = second_core.Once(lambda: calls.append(1) or time.sleep(0.05) or 7)
     results = []
     threads = [threading.Thread(target=lambda: results.append(once())) for _ in range(4)]
     for t in threads:
@@ -84,12 +84,12 @@ def staged(tmp_path_factory):
 
 
 def test_helper_changes_nothing_and_a_busy_helper_holds_nothing_up(staged, monkeypatch):
-    monkeypatch.setattr(helper, "ENABLED", False)
+    monkeypatch.setattr(second_core, "ENABLED", False)
     alone = build_inputs(*staged)
-    monkeypatch.setattr(helper, "ENABLED", True)
+    monkeypatch.setattr(second_core, "ENABLED", True)
     shared = build_inputs(*staged)
     release = threading.Event()
-    blocker = helper._executor().submit(release.wait, 30)  # the helper is busy elsewhere
+    blocker = second_core.executor().submit(release.wait, 30)  # the helper is busy elsewhere
     try:
         start = time.perf_counter()
         busy = build_inputs(*staged)

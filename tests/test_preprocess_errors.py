@@ -15,13 +15,13 @@ from pcan_serve.errors import (
     InvalidSkeleton,
     InvalidVideo,
     MissingInput,
-    PCANError,
     SkeletonVideoMismatch,
+    TooManyClips,
     TooManyPersons,
     VideoTooLong,
 )
 from pcan_serve.http.errors import status_of
-from pcan_serve.preprocess import load_skeleton, make_inputs
+from pcan_serve.preprocess import Limits, load_skeleton, make_inputs, open_video
 
 H, W = 240, 320
 
@@ -98,7 +98,7 @@ def test_skeleton_longer_than_the_frame_cap():
 
 def test_too_many_persons(video20):
     with raises(TooManyPersons, "keypoint: 3 persons, at most 2"):
-        make_inputs(video20, good(persons=3), max_persons=2)
+        make_inputs(video20, good(persons=3), limits=Limits(max_persons=2))
     with raises(TooManyPersons, "keypoint: 11 persons, at most 10"):
         load_skeleton(good(persons=11))
 
@@ -143,14 +143,14 @@ def test_invalid_video(video20, tmp_path):
 
 
 def test_truncated_upload_does_not_crash(video20):
-    """decord's in-memory reader segfaulted on this input (decord 0.6.0); PyAV reads uploads from memory."""
-    data = video20.read_bytes()
-    try:
-        out = make_inputs(data[: len(data) // 2], good(10))
-    except PCANError as exc:  # a shorter video than its skeleton, or undecodable: either is a clear error
-        assert isinstance(exc, InvalidVideo | SkeletonVideoMismatch), exc
-    else:
-        assert out["imgs"].shape == (1, 3, 8, 256, 256)
+    """decord's in-memory reader segfaulted on this input (decord 0.6.0); PyAV reads uploads from memory: the
+    first half of the file holds 11 whole frames, which are used, and a skeleton of all 20 no longer fits."""
+    half = video20.read_bytes()[: video20.stat().st_size // 2]
+    with open_video(half) as video:
+        assert video.num_frames == 11
+    assert make_inputs(half, good(11))["imgs"].shape == (1, 3, 8, 256, 256)
+    with raises(SkeletonVideoMismatch, "the skeleton has 20 frames, the video 11"):
+        make_inputs(half, good(20))
 
 
 def test_empty_video(tmp_path):
@@ -169,7 +169,7 @@ def test_empty_video(tmp_path):
 
 def test_video_too_long(video20):
     with raises(VideoTooLong, "video: 20 frames, at most 10"):
-        make_inputs(video20, good(10), max_frames=10)
+        make_inputs(video20, good(10), limits=Limits(max_frames=10))
 
 
 def test_missing_inputs(video20, tmp_path):
@@ -179,10 +179,18 @@ def test_missing_inputs(video20, tmp_path):
         make_inputs(video20, tmp_path / "absent.json")
 
 
-@pytest.mark.parametrize("num_clips", [0, 33, True, 1.5])
+@pytest.mark.parametrize("num_clips", [0, -1, True, 1.5, "2"])
 def test_bad_num_clips(video20, num_clips):
-    with raises(InvalidRequest, "num_clips: expected an integer in [1, 32]"):
+    with raises(InvalidRequest, "num_clips: expected an integer from 1 to 10"):
         make_inputs(video20, good(), num_clips=num_clips)
+
+
+def test_clips_over_the_limit_are_refused_naming_it(video20):
+    with raises(TooManyClips, "num_clips 11 is over the limit of 10 clips per request"):
+        make_inputs(video20, good(), num_clips=11)
+    with raises(TooManyClips, "num_clips 4 is over the limit of 3"):
+        make_inputs(video20, good(), num_clips=4, limits=Limits(max_clips=3))
+    assert make_inputs(video20, good(), num_clips=3, limits=Limits(max_clips=3))["imgs"].shape[0] == 3
 
 
 def test_errors_carry_type_and_status(video20):

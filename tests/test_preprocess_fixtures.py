@@ -48,7 +48,7 @@ def person_track(
 
 
 def skeleton_dict(kps: list[np.ndarray], scores: list[np.ndarray], img_shape: tuple[int, int]) -> dict[str, Any]:
-    """The JSON-able skeleton dict of DESIGN.md for the given persons."""
+    """The JSON-able skeleton dict of docs/formats.md for the given persons."""
     kp, score = np.stack(kps), np.stack(scores)
     return {
         "keypoint": kp.tolist(),

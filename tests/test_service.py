@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from pcan_serve.cli.predict import predict as predict_command
 from pcan_serve.http.launch import local_server
-from pcan_serve.runtime import Predictor
+from pcan_serve.runtime import PredictOptions, Predictor
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_UPLOAD_MB, MAX_PERSONS, MAX_FRAMES = 2, 2, 120
@@ -141,7 +141,22 @@ def assert_same_prediction(got: dict, ref: dict, tol: float = 1e-5) -> None:
     for where, g, r in lists:
         assert [(x["label"], x["name"]) for x in g] == [(x["label"], x["name"]) for x in r], where
         np.testing.assert_allclose([x["score"] for x in g], [x["score"] for x in r], rtol=0, atol=tol, err_msg=where)
-    assert set(got["timing_ms"]) == {"decode", "preprocess", "inference", "total"}
+    assert set(got["timing_ms"]) == {"decode", "pose", "preprocess", "inference", "total"}
+    assert got["skeleton"] == ref["skeleton"]
+
+
+def test_a_video_without_a_skeleton_is_estimated_like_the_cli(server, tiny_ckpt, sample_video, tmp_path):
+    """Video-only: the server estimates the skeleton on the pose branch's sampled frames, as `pcan predict` does
+    for a video without a sidecar; both answers say so and agree."""
+    video = tmp_path / "alone.avi"
+    video.write_bytes(sample_video.read_bytes())
+    res = requests.post(f"{server}/predict", files={"video": ("alone.avi", video.read_bytes())}, timeout=120)
+    assert res.status_code == 200, res.text
+    got = res.json()
+    assert got["skeleton"] == {"source": "estimated", "persons": 1, "estimator": "blazepose-full"}
+    assert got["timing_ms"]["pose"] > 0
+    ref = Predictor.from_path(tiny_ckpt, device="cpu").predict(video, None).to_dict()
+    assert_same_prediction(got, ref, tol=1e-4)
 
 
 def test_ntu_sample_matches_pcan_predict(server, tiny_ckpt, sample_video, sample_skeleton, tmp_path):
@@ -249,7 +264,10 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
         "top_k 61": (dict(video=video, skeleton=skel_path, top_k=61), 400, "InvalidRequest"),
         "top_k not a number": (dict(video=video, skeleton=skel_path, top_k="five"), 400, "InvalidRequest"),
         "bad fusion": (dict(video=video, skeleton=skel_path, fusion="average"), 400, "InvalidRequest"),
-        "num_clips 33": (dict(video=video, skeleton=skel_path, num_clips=33), 422, "TooManyClips"),
+        "num_clips 11": (dict(video=video, skeleton=skel_path, num_clips=11), 422, "TooManyClips"),
+        "num_clips 0": (dict(video=video, skeleton=skel_path, num_clips=0), 400, "InvalidRequest"),
+        "top_k unicode digit": (dict(video=video, skeleton=skel_path, top_k="\u0665"), 400, "InvalidRequest"),
+        "top_k underscore": (dict(video=video, skeleton=skel_path, top_k="5_0"), 400, "InvalidRequest"),
         "npz declaring 10^12 values": (dict(video=video, skeleton=huge_npz), 422, "InvalidSkeleton"),
         "npz with pickled objects": (dict(video=video, skeleton=pickled_npz), 422, "InvalidSkeleton"),
         "skeleton over PCAN_MAX_SKELETON_MB": (
@@ -309,7 +327,7 @@ def test_bad_inputs_get_typed_errors_and_server_stays_correct(server, clips, ref
             400,
             "InvalidRequest",
         ),
-        "missing skeleton": ({"video": ("v.avi", good)}, 400, "MissingInput"),
+        "missing video": ({"skeleton": ("s.json", skel_path.read_bytes())}, 400, "MissingInput"),
         "unknown field": (
             {"video": ("v.avi", good), "skeleton": ("s.json", skel_path.read_bytes()), "path": (None, "/etc")},
             400,
@@ -399,8 +417,9 @@ def test_metrics_have_stage_histograms(server, clips):
 def test_openapi_documents_the_form(server):
     spec = requests.get(f"{server}/docs.json", timeout=10).json()
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert set(body["properties"]) == {"video", "skeleton", "top_k", "fusion", "num_clips"}
-    assert body["required"] == ["video", "skeleton"]
+    assert set(body["properties"]) == {"video", "skeleton", *PredictOptions.model_fields}  # the request contract
+    assert set(PredictOptions.model_fields) >= {"top_k", "fusion", "num_clips", "window", "stride"}
+    assert body["required"] == ["video"]  # without a skeleton the server estimates one
 
 
 def test_openapi_is_pcans_own(server):
@@ -413,7 +432,8 @@ def test_openapi_is_pcans_own(server):
         ref = answer["content"]["application/json"]["schema"]["$ref"]
         assert ref == ("#/components/schemas/Prediction" if status == "200" else "#/components/schemas/ErrorResponse")
     assert "encoding" not in post["requestBody"]["content"]["multipart/form-data"]
-    assert set(spec["components"]["schemas"]["ErrorBody"]["properties"]) == {"type", "message"}
+    error = spec["components"]["schemas"]["ErrorResponse"]["properties"]["error"]["$ref"].rsplit("/", 1)[-1]
+    assert set(spec["components"]["schemas"][error]["properties"]) == {"type", "message"}
     assert post["responses"]["503"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
 
 
@@ -428,10 +448,16 @@ def test_unknown_routes_and_methods_answer_the_error_shape(server, method, path,
     assert error["type"] == kind and path in error["message"]
 
 
-def test_docs_leads_to_the_swagger_ui(server):
-    res = requests.get(f"{server}/docs", timeout=10, allow_redirects=False)
-    assert res.status_code in (302, 307) and res.headers["location"] == "/"
-    assert "swagger" in requests.get(f"{server}/", timeout=10).text.lower()
+def test_docs_is_the_swagger_ui_and_root_the_demo_page(server):
+    docs = requests.get(f"{server}/docs", timeout=10)
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert "./static_content/swagger-ui-bundle.js" in docs.text  # relative to /docs: BentoML's own route
+    assert requests.get(f"{server}/static_content/swagger-ui-bundle.js", timeout=10).status_code == 200
+    res = requests.get(f"{server}/docs/", timeout=10, allow_redirects=False)
+    assert res.status_code in (302, 307) and res.headers["location"] == "/docs"
+    page = requests.get(f"{server}/", timeout=10)
+    assert page.status_code == 200 and '<form id="form">' in page.text and 'href="/docs"' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
 
 
 def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):
@@ -466,6 +492,8 @@ def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):
     assert model["tag"] == f"pcan:{imported}"
     assert any(n.endswith(f"models/pcan/{imported}/model.pth") for n in names), names
     assert any(n.endswith("src/pcan_serve/http/service.py") for n in names)
+    for page in ("index.html", "demo.css", "demo.js"):  # the demo page ships with the service
+        assert any(n.endswith(f"src/pcan_serve/http/static/{page}") for n in names), page
 
 
 def test_without_an_imported_model_serves_untrained_weights(tmp_path):
@@ -488,7 +516,7 @@ def test_without_an_imported_model_serves_untrained_weights(tmp_path):
     res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-3000:]
     info = json.loads(res.stdout.strip().splitlines()[-1])
-    meta = json.loads(info["meta"])
+    meta = json.loads(info["description"])
     assert (meta["weights"], meta["config"]["name"], meta["fused_head"]) == ("untrained", "tiny", False)
     assert (info["backend"], info["device"], info["source"]) == ("torch", "cpu", "untrained tiny weights")
 

@@ -1,5 +1,5 @@
 """The synthetic action set: deterministic by seed, in mmaction2 PoseDataset format, readable by decord,
-with sidecar skeletons (DESIGN.md "Skeleton input") and predict manifests beside it."""
+with sidecar skeletons (docs/formats.md "Skeleton") and predict manifests beside it."""
 
 import csv
 import hashlib

@@ -183,10 +183,31 @@ def test_train_cli_usage_errors(tmp_path, monkeypatch):
     (data / "classes.txt").write_text("a\nb\n")
     wrong_classes = runner.invoke(app, ["train", str(SYNTH), "--data-root", str(data)])
     assert wrong_classes.exit_code == 2 and "model.num_classes=2" in wrong_classes.output
+    for result in (missing, no_torchrun, bad_option, wrong_classes):
+        assert result.output.count("\n") == 1 and result.output.startswith("error: "), result.output  # one line
+
+
+@pytest.mark.parametrize(
+    ("root", "words"),
+    [
+        ("nope", "dataset folder not found: {root}; data_root must be the folder that holds synth_pose.pkl"),
+        ("empty", "annotation file not found: {root}/synth_pose.pkl"),
+    ],
+)
+def test_train_and_calibrate_without_their_data_stop_in_one_line(tmp_path, tiny_ckpt, root, words):
+    """Before the runner builds anything (it used to end ~800 lines later in FileNotFoundError)."""
+    (tmp_path / "empty").mkdir()
+    root = tmp_path / root
+    runner = CliRunner()
+    for args in (["train", str(SYNTH), "--work-dir", str(tmp_path / "w")], ["calibrate", str(tiny_ckpt)]):
+        res = runner.invoke(app, [*args, "--data-root", str(root)])
+        assert res.exit_code == 2 and res.output.startswith(f"error: {words.format(root=root)}"), res.output
+        assert res.output.count("\n") == 1, res.output
+    assert not (tmp_path / "w").exists()
 
 
 def test_ntu_config_pipelines_give_the_designed_shapes(tmp_path):
-    """The NTU recipe's pipelines on a real (synthetic) video: train crops 224, val 256 (DESIGN.md)."""
+    """The NTU recipe's pipelines on a real (synthetic) video: train crops 224, val 256 (docs/architecture.md)."""
     from mmaction.registry import DATASETS
     from mmengine.registry import DefaultScope
 

@@ -14,7 +14,7 @@ from video_fixtures import declare_frames, encode, mux_jpeg
 
 from pcan_serve.errors import FrameTooLarge, InvalidVideo, VideoTooLong
 from pcan_serve.http.errors import status_of
-from pcan_serve.preprocess import make_inputs, open_video
+from pcan_serve.preprocess import Limits, make_inputs, open_video
 from pcan_serve.preprocess.decode_cpu import CpuDecoder
 from pcan_serve.preprocess.limits import DEFAULT_MAX_PIXELS
 
@@ -71,9 +71,9 @@ print(json.dumps({{"before": before, "after": peak(), "errors": errors}}))
 
 def test_max_pixels_is_a_per_frame_cap(tmp_path):
     path = write_video(tmp_path / "v.avi", 20)  # 320x240
-    assert make_inputs(path, good(), max_pixels=320 * 240)["imgs"].shape == (1, 3, 8, 256, 256)
+    assert make_inputs(path, good(), limits=Limits(max_pixels=320 * 240))["imgs"].shape == (1, 3, 8, 256, 256)
     with raises(FrameTooLarge, "320x240 frames (76800 pixels), at most 76799"):
-        make_inputs(path, good(), max_pixels=320 * 240 - 1)
+        make_inputs(path, good(), limits=Limits(max_pixels=320 * 240 - 1))
 
 
 def test_a_header_that_understates_the_frame_count_is_counted_out(tmp_path):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from pcan_serve.errors import InvalidRequest
 from pcan_serve.model import PCAN
 from pcan_serve.model_io import ModelMeta, load_model, save_checkpoint
 from pcan_serve.runtime import resolve_device
@@ -30,7 +31,7 @@ from mmengine.registry import DefaultScope  # noqa: E402
 import training.register  # noqa: E402,F401
 
 
-class CalibrationError(ValueError):
+class CalibrationError(InvalidRequest):
     """The data cannot calibrate this checkpoint (no val set, labels outside the model's classes ...)."""
 
 

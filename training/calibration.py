@@ -7,7 +7,7 @@ validation logits: confidences change, the argmax never does. The late-fusion we
 temperature-scaled validation probabilities, by top-1 over a grid (ties -> 1:1, then the lower NLL).
 
 Logits are ``[N, clips, C]``: a served prediction averages softmax probabilities over its clips, so the fit
-scores exactly that average. Pure NumPy (float64); DESIGN.md "Calibration" gives the stored shape.
+scores exactly that average. Pure NumPy (float64); docs/architecture.md "Calibration" gives the stored shape.
 """
 
 import math
@@ -131,7 +131,7 @@ class CalibrationFit:
         return "; ".join(notes) or None
 
     def to_meta(self) -> dict[str, Any]:
-        """The model description's ``calibration`` (DESIGN.md "Calibration")."""
+        """The model description's ``calibration`` (docs/architecture.md "Calibration")."""
         rgb, pose = self.fusion_weights
         return {
             "temperature": dict(self.temperature),

@@ -4,20 +4,27 @@ the commands.
 Mount into the ``pcan`` app with :func:`register` (``pcan train ...``, ``pcan calibrate ...``, ``pcan data
 synth ...``); run standalone as ``python -m training.cli train ...`` and so on.
 
-``pcan train`` exit codes: 0 trained, 1 the run failed, 2 usage error, 3 the guard stopped the run at a
-failed gate (``--stop-on-failed-gate``); the diagnosis is in WORK_DIR/guard_report.md. Unless
+``pcan train`` exit codes: 0 trained, 1 the run failed, 2 it cannot start (a config, override or dataset that is
+not usable or not there: one line that says what to change, from the CLI's one table ``pcan_serve/cli/errors.py``),
+3 the guard stopped the run at a failed gate (``--stop-on-failed-gate``); the diagnosis is in
+WORK_DIR/guard_report.md. Unless
 ``--no-calibrate``, a run that was not stopped ends by calibrating its best checkpoint into
 WORK_DIR/calibrated.pth; WORK_DIR/training_summary.md says what came out.
 """
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 import typer
+
+from pcan_serve.cli.errors import UsageError, stop
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 PRESET_CONFIGS = {"ntu60": CONFIGS / "pcan_ntu60.py", "tiny": CONFIGS / "pcan_synth_tiny.py"}
 EXIT_STOPPED_AT_GATE = 3
+T = TypeVar("T")
 CALIBRATED_NAME = "calibrated.pth"
 
 data_app = typer.Typer(help="Datasets for training and tests.", no_args_is_help=True)
@@ -42,11 +49,23 @@ CFG_OPTIONS_HELP = "Config overrides key=value (several may follow one flag)."
 
 def _overrides(ctx: typer.Context) -> list[str]:
     """The key=value words after ``--cfg-options``'s first value (typer takes one value per flag)."""
+
     extra = list(ctx.args)
     bad = [a for a in extra if "=" not in a]
     if bad:
-        raise typer.BadParameter(f"unexpected arguments {bad}; overrides look like key=value", param_hint="ARGS")
+        raise UsageError(f"unexpected arguments {bad}; --cfg-options overrides look like key=value")
     return extra
+
+
+def _stopping(call: Callable[[], T]) -> T:
+    """``call()``; a known error ends the command with its one line and exit code (``pcan_serve/cli/errors.py``),
+    anything else is a bug and keeps its traceback. Imported when used: ``pcan_serve.cli`` mounts this module."""
+    from pcan_serve.errors import PCANError
+
+    try:
+        return call()
+    except (PCANError, UsageError) as exc:
+        stop(exc)
 
 
 def _echo_calibration(calibrated) -> None:
@@ -79,14 +98,19 @@ def train(
     ),
 ) -> None:
     """Fine-tune (or train) PCAN with mmengine, guarded by baseline/gate/collapse checks, then calibrate it."""
-    from training.train import ConfigUsageError, build_config, run
 
-    layout = video_layout.value if video_layout else None
-    options = (cfg_options or []) + _overrides(ctx)
-    try:
+    def configure():
+        from training.train import build_config, check_data
+
+        layout = video_layout.value if video_layout else None
+        options = (cfg_options or []) + _overrides(ctx)
         cfg = build_config(config, work_dir, data_root, options, launcher.value, stop_on_failed_gate, layout)
-    except ConfigUsageError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        check_data(cfg)
+        return cfg
+
+    cfg = _stopping(configure)
+    from training.train import run
+
     result = run(cfg)
     from mmengine.dist import is_main_process
 
@@ -136,29 +160,29 @@ def calibrate(
     device: str = typer.Option("auto", "--device", help="cpu | cuda | auto."),
 ) -> None:
     """Fit per-branch temperatures and late-fusion weights on the val set; write a calibrated checkpoint."""
-    options = (cfg_options or []) + _overrides(ctx)
-    if not checkpoint.is_file():
-        raise typer.BadParameter(f"checkpoint not found: {checkpoint}", param_hint="CHECKPOINT")
-    if output is not None and not output.parent.is_dir():
-        raise typer.BadParameter(f"--output folder does not exist: {output.parent}", param_hint="--output")
-    from pcan_serve.errors import PCANError
-    from pcan_serve.model_io import read_meta
-    from training.calibrate import CalibrationError, calibrate_checkpoint
-    from training.train import ConfigUsageError, build_config
 
-    layout = video_layout.value if video_layout else None
-    try:
-        if config is None:
+    def calibrated():
+        from pcan_serve.errors import CheckpointError
+        from pcan_serve.model_io import read_meta
+        from training.calibrate import calibrate_checkpoint
+        from training.train import build_config, check_data
+
+        options = (cfg_options or []) + _overrides(ctx)
+        if not checkpoint.is_file():
+            raise CheckpointError(f"checkpoint not found: {checkpoint}")
+        if output is not None and not output.parent.is_dir():
+            raise UsageError(f"--output folder does not exist: {output.parent}")
+        path = config
+        if path is None:
             preset = read_meta(checkpoint).config.name
             if preset not in PRESET_CONFIGS:
-                raise ConfigUsageError(f"no default config for preset {preset!r}: pass --config")
-            config = PRESET_CONFIGS[preset]
-        cfg = build_config(config, None, data_root, options, video_layout=layout)
-        calibrated = calibrate_checkpoint(cfg, checkpoint, output, device)
-    except (ConfigUsageError, CalibrationError, PCANError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    _echo_calibration(calibrated)
+                raise UsageError(f"no default config for a {preset!r} model: pass the config of its data (--config)")
+            path = PRESET_CONFIGS[preset]
+        cfg = build_config(path, None, data_root, options, video_layout=video_layout.value if video_layout else None)
+        check_data(cfg, ("val_dataloader",))
+        return calibrate_checkpoint(cfg, checkpoint, output, device)
+
+    _echo_calibration(_stopping(calibrated))
 
 
 @data_app.command("synth")
@@ -172,11 +196,16 @@ def synth(
     """Render a synthetic stick-figure action set (videos, skeletons, PoseDataset .pkl, manifests)."""
     from training.synth import SynthSpec, generate
 
-    try:
+    def write():
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"{out_dir} is a file: give a folder to write the dataset into")
         spec = SynthSpec(num_classes=classes, videos_per_class=videos_per_class, seed=seed, val_fraction=val_fraction)
-        result = generate(out_dir, spec)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        try:
+            return generate(out_dir, spec)  # InvalidRequest for a spec it cannot render
+        except OSError as exc:
+            raise UsageError(f"cannot write {out_dir}: {exc.strerror or exc}") from None
+
+    result = _stopping(write)
     typer.echo(
         f"{len(result.train)} train + {len(result.val)} val videos of {len(result.class_names)} classes "
         f"({', '.join(result.class_names)}) in {result.root}"

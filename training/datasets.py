@@ -1,6 +1,6 @@
 """``NTUPoseDataset``: mmaction2's PoseDataset reading NTU RGB+D videos from either layout, converting nothing.
 
-``video_layout`` (``pcan train --video-layout``; DESIGN.md "NTU-60 on disk"):
+``video_layout`` (``pcan train --video-layout``; docs/architecture.md "NTU-60 on disk"):
 
 - ``mmaction2`` (default): ``DATA_ROOT/nturgbd_videos/{frame_dir}.mp4``, 960x540, as mmaction2's
   ``compress_nturgbd.py`` makes them (its RGBPoseConv3D README calls that step mandatory);

@@ -4,7 +4,7 @@ Pure functions over plain mappings (an mmengine ``Config`` works): no mmengine i
 testable on their own. Accuracies are in percent. A remedy is a set of config changes, given both as
 dotted keys for ``--cfg-options`` and as whole values for a ``_base_``-inheriting overrides file.
 
-Table (DESIGN.md "Training recipe"): fused < 87 -> lr 0.0005; pose < 78 -> pose loss weight 1.0;
+Table (docs/architecture.md "Training recipe"): fused < 87 -> lr 0.0005; pose < 78 -> pose loss weight 1.0;
 rgb < 87 -> the original augmentation (RandomResizedCrop area (0.56, 1.0), no ColorJitter); a remedy
 that is already in the config cannot help again -> last resort: train from scratch for 50 epochs.
 """

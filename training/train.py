@@ -3,10 +3,12 @@
 ``--data-root`` sets ``data_root`` of every dataset (mmengine joins each dataset's relative ``ann_file``
 and ``data_prefix`` with it), so all data paths follow; ``--video-layout`` picks the NTU videos' layout on
 disk (``training/datasets.py``). On a machine without CUDA, distributed runs
-switch to the gloo backend and a device-less DDP wrapper.
+switch to the gloo backend and a device-less DDP wrapper. A config that cannot work raises :class:`ConfigError`,
+data that is not on disk :class:`DataNotFound` (:func:`check_data`), before the runner builds anything.
 """
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,18 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
 import training.register  # noqa: E402,F401
+from pcan_serve.errors import InvalidRequest, MissingInput  # noqa: E402
+from training.synth import ANN_FILE as SYNTH_ANN_FILE  # noqa: E402
 
 DATALOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
 
-class ConfigUsageError(ValueError):
-    """The config or an option is unusable; the message says what to change."""
+class ConfigError(InvalidRequest):
+    """The config, or an override of it, cannot be used; the message says what to change."""
+
+
+class DataNotFound(MissingInput):
+    """A dataset folder or annotation file that the config names is not on disk."""
 
 
 def parse_cfg_options(options: list[str]) -> dict[str, Any]:
@@ -34,13 +42,13 @@ def parse_cfg_options(options: list[str]) -> dict[str, Any]:
     for option in options:
         key, sep, value = option.partition("=")
         if not sep or not key:
-            raise ConfigUsageError(f"--cfg-options expects key=value, got {option!r}")
+            raise ConfigError(f"a config override is key=value, got {option!r}")
         parsed[key] = DictAction._parse_iterable(value)
     return parsed
 
 
-def _datasets(cfg: Config) -> list[dict]:
-    """Every dataset dict of the config's dataloaders, through wrappers such as RepeatDataset."""
+def _datasets(cfg: Config, loaders: Sequence[str] = DATALOADERS) -> list[dict]:
+    """Every dataset dict of the config's ``loaders``, through wrappers such as RepeatDataset."""
     found: list[dict] = []
 
     def walk(node: Any) -> None:
@@ -53,9 +61,24 @@ def _datasets(cfg: Config) -> list[dict]:
             for value in node:
                 walk(value)
 
-    for name in DATALOADERS:
+    for name in loaders:
         walk(cfg.get(name))
     return found
+
+
+def check_data(cfg: Config, loaders: Sequence[str] = DATALOADERS) -> None:
+    """The folder and the annotation file of every dataset of ``loaders`` are on disk (else mmengine raises
+    FileNotFoundError deep in the runner, after building the model)."""
+    for dataset in _datasets(cfg, loaders):
+        root, ann_file = dataset.get("data_root") or "", dataset.get("ann_file")
+        if root and not Path(root).is_dir():
+            hint = f"the folder that holds {ann_file}" if ann_file else "the dataset folder"
+            hint += " (`pcan data synth DIR` writes it)" if ann_file == SYNTH_ANN_FILE else ""
+            raise DataNotFound(f"dataset folder not found: {root}; data_root must be {hint}")
+        if ann_file and not Path(root, ann_file).is_file():
+            raise DataNotFound(
+                f"annotation file not found: {Path(root, ann_file)} (ann_file {ann_file} under data_root {root or '.'})"
+            )
 
 
 def _set_video_layout(cfg: Config, layout: str) -> None:
@@ -63,10 +86,10 @@ def _set_video_layout(cfg: Config, layout: str) -> None:
     from training.datasets import VIDEO_LAYOUTS
 
     if layout not in VIDEO_LAYOUTS:
-        raise ConfigUsageError(f"--video-layout must be one of {', '.join(VIDEO_LAYOUTS)}, got {layout!r}")
+        raise ConfigError(f"the video layout must be one of {', '.join(VIDEO_LAYOUTS)}, got {layout!r}")
     ntu = [d for d in _datasets(cfg) if d.get("type") == "NTUPoseDataset"]
     if not ntu:
-        raise ConfigUsageError("--video-layout given, but the config's dataloaders have no NTUPoseDataset")
+        raise ConfigError("a video layout was given, but the config's dataloaders have no NTUPoseDataset")
     for dataset in ntu:
         dataset["video_layout"] = layout
         dataset["data_prefix"] = dict(video=VIDEO_LAYOUTS[layout][0])
@@ -82,9 +105,9 @@ def _check_classes(cfg: Config) -> None:
     model_names = cfg.model.get("class_names")
     wrong_names = model_names is not None and list(model_names) != names
     if wrong_names or cfg.model.get("num_classes") != len(names):
-        raise ConfigUsageError(
+        raise ConfigError(
             f"{path} lists {len(names)} classes but the model has num_classes={cfg.model.get('num_classes')} "
-            f"and class_names={model_names}: pass --cfg-options model.num_classes={len(names)} "
+            f"and class_names={model_names}: override model.num_classes={len(names)} "
             f"model.class_names=[{','.join(names)}]"
         )
 
@@ -117,7 +140,7 @@ def build_config(
     """The config the runner will use: file, then --cfg-options, then the explicit flags."""
     path = Path(config)
     if not path.is_file():
-        raise ConfigUsageError(f"config file not found: {config}")
+        raise MissingInput(f"config file not found: {config} (the presets' configs are in training/configs/)")
     cfg = Config.fromfile(str(path))
     if cfg_options:
         cfg.merge_from_dict(parse_cfg_options(cfg_options))
@@ -125,7 +148,7 @@ def build_config(
         cfg.data_root = str(data_root)
         datasets = _datasets(cfg)  # mmengine joins each dataset's relative ann_file and data_prefix with it
         if not datasets:
-            raise ConfigUsageError("--data-root given, but the config's dataloaders have no datasets")
+            raise ConfigError("a data root was given, but the config's dataloaders have no datasets")
         for dataset in datasets:
             dataset["data_root"] = str(data_root)
     if video_layout is not None:
@@ -133,14 +156,14 @@ def build_config(
     cfg.work_dir = str(work_dir or cfg.get("work_dir") or Path("work_dirs") / path.stem)
     cfg.launcher = launcher
     if launcher == "pytorch" and "RANK" not in os.environ:
-        raise ConfigUsageError("--launcher pytorch runs under torchrun: torchrun --nproc_per_node N -m ... train ...")
+        raise ConfigError("launcher 'pytorch' runs under torchrun, which sets RANK: torchrun --nproc_per_node N -m ...")
     if launcher != "none" and not torch.cuda.is_available():  # CPU-only DDP (tests, CI)
         cfg.env_cfg.setdefault("dist_cfg", {})["backend"] = "gloo"
         cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False)
     if stop_on_failed_gate:
         guards = [h for h in cfg.get("custom_hooks", []) if h.get("type") == "PCANGuardHook"]
         if not guards:
-            raise ConfigUsageError("--stop-on-failed-gate needs a PCANGuardHook in custom_hooks")
+            raise ConfigError("stopping at a failed gate needs a PCANGuardHook in the config's custom_hooks")
         for hook in guards:
             hook["stop_on_failed_gate"] = True
     _check_classes(cfg)

@@ -1,37 +1,18 @@
-"""The `pcan` command. Each stage declares its commands as a ``pcan.commands`` entry point in pyproject.toml
-(a Typer app: one with a ``name`` is mounted as that group, one without joins its commands to the top level),
-so this package names no stage above it, and a stage that is not installed (training without mmaction2) is
-simply absent."""
+"""The `pcan` command (``app`` in :mod:`.root`). Importing this package mounts nothing, so a stage's own command
+module may import its neighbours here (``cli.errors``) while the root app loads it."""
 
-from importlib.metadata import entry_points
-
-import typer
-
-from .predict import predict
-
-ENTRY_POINTS = "pcan.commands"
-
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Train, export and serve PCAN.")
-app.command(help="Classify videos (+ skeletons) into NTU-60 actions.")(predict)
+from typing import Any
 
 
-def _mount() -> None:
-    for entry in sorted(entry_points(group=ENTRY_POINTS), key=lambda e: e.name):
-        try:
-            sub = entry.load()
-        except ModuleNotFoundError as exc:
-            if exc.name and entry.value.startswith(exc.name.split(".")[0]):
-                continue  # that stage is not part of this install
-            raise
-        if sub.info.name:
-            app.add_typer(sub)
-        else:
-            app.registered_commands.extend(sub.registered_commands)
-            app.registered_groups.extend(sub.registered_groups)
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from .root import app
 
-
-_mount()
+        return app
+    raise AttributeError(f"module 'pcan_serve.cli' has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    from .root import main as run
+
+    run()

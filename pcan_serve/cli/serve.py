@@ -54,14 +54,14 @@ def serve(
     onnx: opt.Onnx = None,
     engine: opt.Engine = None,
     model: Annotated[
-        str | None, typer.Option(help="Model store tag, e.g. pcan:latest [default: the newest 'pcan' model]")
+        str | None, typer.Option(help="Model store tag, e.g. pcan:latest.", show_default="the newest 'pcan' model")
     ] = None,
     preset: opt.Preset = None,
-    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N [default: auto]")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N.", show_default="auto")] = None,
     port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
     api_workers: Annotated[
-        int | None, typer.Option(min=1, help="API processes (PCAN_API_WORKERS) [default: one per 8 CPUs]")
+        int | None, typer.Option(min=1, help="API processes (PCAN_API_WORKERS).", show_default="one per 8 CPUs")
     ] = None,
     decode_threads: Annotated[
         int | None, typer.Option(min=1, help="Videos decoded at once per API process (PCAN_DECODE_THREADS).")

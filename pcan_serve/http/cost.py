@@ -20,10 +20,16 @@ VALUE_PIXELS = 200
 NPZ_BYTES_PER_VALUE = 4
 
 
-def estimate(video: Path, skeleton: bytes, num_clips: int, limits: Limits) -> Cost:
+def estimate(video: Path, skeleton: bytes | None, num_clips: int, limits: Limits) -> Cost:
     """``num_clips`` clips of ``video`` with ``skeleton``; the video's header is checked against the limits here
-    (a video that cannot be opened is refused before admission)."""
+    (a video that cannot be opened is refused before admission). Without a skeleton the server estimates one on the
+    frames the pose clips sample: more work per decoded pixel, which the measured rate takes in."""
     with open_video(video, max_frames=limits.max_frames, max_pixels=limits.max_pixels) as opened:
         decoded = opened.num_frames * opened.header_pixels
-    values = len(skeleton) // NPZ_BYTES_PER_VALUE if skeleton.startswith(NPZ_MAGIC) else count_values(skeleton)
+    if skeleton is None:
+        values = 0
+    elif skeleton.startswith(NPZ_MAGIC):
+        values = len(skeleton) // NPZ_BYTES_PER_VALUE
+    else:
+        values = count_values(skeleton)
     return Cost(clips=num_clips, pixels=decoded + VALUE_PIXELS * values, clip_pixels=CLIP_PIXELS)

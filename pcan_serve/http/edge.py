@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import bentoml
 from bentoml.exceptions import BentoMLException
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse
 
 from ..errors import PCANError
 from ..runtime.prediction import Failure
@@ -118,8 +118,8 @@ async def _drain(receive: Any) -> None:
 
 
 class ApiEdge:
-    """ASGI middleware: ``/docs.json`` completed by :func:`patch_spec`, ``/docs`` -> the Swagger UI at ``/``, and
-    BentoML's plain-text 404/405 answers replaced by pcan's JSON error body."""
+    """ASGI middleware: ``/docs.json`` completed by :func:`patch_spec`, and BentoML's plain-text 404/405 answers
+    replaced by pcan's JSON error body (``/`` and ``/docs``: :class:`~.demo.DemoPage`)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -127,9 +127,6 @@ class ApiEdge:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        if scope["path"] in ("/docs", "/docs/"):
-            await RedirectResponse("/")(scope, receive, send)
             return
         docs = scope["path"] == "/docs.json"
         held: dict[str, Any] = {}

@@ -39,7 +39,7 @@ class PredictRequest:
 
     video_name: str
     video_path: Path
-    skeleton: bytes
+    skeleton: bytes | None  # None: estimated from the video
     options: PredictOptions
     wanted: Wanted
 
@@ -66,7 +66,7 @@ def check_headers(headers: Mapping[str, str], max_bytes: int) -> None:
     media = content_type.split(";")[0].strip()
     if media.lower() != "multipart/form-data":
         raise InvalidRequest(
-            "POST /predict takes multipart/form-data with files 'video' and 'skeleton' "
+            "POST /predict takes multipart/form-data with the file 'video' (and optional 'skeleton' file) "
             f"(and optional {', '.join(OPTION_FIELDS)}), not {media or 'an untyped body'!r}"
         )
     length = headers.get("content-length")
@@ -101,9 +101,11 @@ def parse_options(fields: Mapping[str, str]) -> PredictOptions:
         raise InvalidRequest(f"{first['loc'][0]}: {first['msg'].removeprefix('Value error, ')}, got {text!r}") from None
 
 
-def _one_file(form: Mapping, name: str) -> UploadFile:
+def _one_file(form: Mapping, name: str, required: bool = True) -> UploadFile | None:
     values = form.getlist(name)  # type: ignore[attr-defined]
     if not values:
+        if not required:
+            return None
         raise MissingInput(f"the form has no '{name}' file")
     if len(values) > 1:
         raise InvalidRequest(f"the form has {len(values)} '{name}' fields; send one")
@@ -145,7 +147,7 @@ async def _read_form(request: Request, max_bytes: int, max_skeleton_bytes: int, 
         unknown = sorted(set(form.keys()) - set(FIELDS))
         if unknown:
             raise InvalidRequest(f"unknown form fields {unknown}; expected {list(FIELDS)}")
-        video, skeleton = _one_file(form, "video"), _one_file(form, "skeleton")
+        video, skeleton = _one_file(form, "video"), _one_file(form, "skeleton", required=False)
         fields: dict[str, str] = {}
         for name in OPTION_FIELDS:
             values = form.getlist(name)
@@ -158,10 +160,12 @@ async def _read_form(request: Request, max_bytes: int, max_skeleton_bytes: int, 
         options = parse_options(fields)
         if not video.size:
             raise EmptyVideo("video: the upload is empty (0 bytes)")
-        if not skeleton.size:
-            raise InvalidSkeleton("skeleton: the upload is empty (0 bytes)")
-        check_size(skeleton.size, max_skeleton_bytes, "skeleton")  # before it is read into memory
-        skeleton_bytes = await skeleton.read()
+        skeleton_bytes = None  # no skeleton: the server estimates it from the video
+        if skeleton is not None:
+            if not skeleton.size:
+                raise InvalidSkeleton("skeleton: the upload is empty (0 bytes)")
+            check_size(skeleton.size, max_skeleton_bytes, "skeleton")  # before it is read into memory
+            skeleton_bytes = await skeleton.read()
         name = sanitize_filename(video.filename)
         folder = Path(tempfile.mkdtemp(prefix="pcan-upload-"))  # mode 0700, unique per request
         path = folder / name

@@ -16,7 +16,8 @@ confidence per branch (RGB, pose, fused head) and their late fusion.
 `fusion` (`late` | `fused`), `num_clips`. It answers the prediction object; every error, whatever its status,
 is `{"error": {"type": ..., "message": ...}}`.
 
-Try it here (Swagger UI at `/`), or: `curl -F video=@clip.mp4 -F skeleton=@clip.json http://HOST:3000/predict`.
+Try it on the demo page at `/`, here (Swagger UI at `/docs`), or:
+`curl -F video=@clip.mp4 -F skeleton=@clip.json http://HOST:3000/predict`.
 Health: `/livez`, `/readyz`; Prometheus metrics: `/metrics`; this document: `/docs.json`.
 """
 
@@ -46,10 +47,10 @@ class ErrorResponse(Contract):
     error: ErrorBody
 
 
-def contract_schemas() -> dict[str, Any]:
+def contract_schemas(models: tuple[type[Contract], ...] = (Prediction, ErrorResponse)) -> dict[str, Any]:
     """JSON schemas of the prediction and the error body, generated from their pydantic models."""
     schemas: dict[str, Any] = {}
-    for model in (Prediction, ErrorResponse):
+    for model in models:
         schema = model.model_json_schema(ref_template=REF)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema

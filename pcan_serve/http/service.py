@@ -15,16 +15,13 @@ carries; the work of starting (checking the model, patching BentoML's client, tu
 deployment and start-up hooks.
 """
 
-import asyncio
 import os
 import socket
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import anyio
-import anyio.to_thread
 import bentoml
 import psutil
 from pydantic import Field, create_model
@@ -37,10 +34,10 @@ from ..runtime import Frontend, PredictOptions, Prepared
 from . import allocator, bentoml_compat, priority
 from .admission import Admission, Rates
 from .batcher import Batcher
-from .cost import estimate
 from .deadline import Wanted, arrival
-from .dispatch import run_clips
+from .demo import DemoPage
 from .edge import ApiEdge, PredictGate, count, error_response, logger
+from .flow import RequestFlow
 from .form import PredictRequest, read_predict_form
 from .settings import load_settings
 from .source import CHECKED_ENV, check_served, clip_seconds, open_served, store_tag
@@ -72,7 +69,9 @@ class _Upload(bentoml.IODescriptor):
     media_type: ClassVar[str | None] = "multipart/form-data"
 
     video: Path = Field(description="The video file (.mp4, .avi, ...).")
-    skeleton: Path = Field(description="Its COCO-17 skeleton, JSON or .npz (docs/formats.md 'Skeleton').")
+    skeleton: Path | None = Field(
+        None, description="Its COCO-17 skeleton, JSON or .npz (docs/formats.md); without it the server estimates one."
+    )
     upload: SkipJsonSchema[Any] = None  # the parsed PredictRequest, or the PCANError that rejected it
 
     @classmethod
@@ -134,7 +133,7 @@ class PCANModel:
         time, host) and to start counting its rate."""
         backend = self.predictor.backend
         return {
-            "meta": self.predictor.meta.to_json(),
+            "description": self.predictor.meta.to_json(),
             "backend": backend.name,
             "device": backend.device,
             "source": self.source,
@@ -157,9 +156,11 @@ class PCANService:
     model = bentoml.depends(PCANModel)
 
     def __init__(self) -> None:
-        self._decoders = priority.decode_pool(SETTINGS.decode_threads)
         self._frontend: Frontend | None = None
         self.watch = ModelWatch(lambda: self.model.to_async.describe(), self._model_up)
+        self.flow = RequestFlow(
+            ADMISSION, SETTINGS.decode_threads, SETTINGS.clips_per_forward, SETTINGS.limits, self._infer
+        )
 
     @bentoml.on_startup
     def tune_process(self) -> None:
@@ -177,8 +178,8 @@ class PCANService:
         """Preprocessing and formatting for the served model, built from its description; 503 while it is down."""
         info = self.watch.require()
         if self._frontend is None:
-            meta = ModelMeta.from_json(info["meta"], "the model service")
-            self._frontend = Frontend(meta, info["backend"], SETTINGS.limits)
+            meta = ModelMeta.from_json(info["description"], "the model service")
+            self._frontend = Frontend(meta, info["backend"], SETTINGS.limits, pose_model=SETTINGS.pose_model)
         return self._frontend
 
     @staticmethod
@@ -211,37 +212,13 @@ class PCANService:
         return result
 
     async def _predict(self, upload: PredictRequest) -> tuple[dict[str, Any], Prepared]:
-        frontend = self._engine()
-        options = frontend.check(upload.options)
-        cost = await anyio.to_thread.run_sync(
-            estimate, upload.video_path, upload.skeleton, options.num_clips, SETTINGS.limits
-        )
-        ticket = ADMISSION.admit(cost, upload.wanted.arrived)  # 503 now if it cannot finish within the budget
-        try:
-            await upload.wanted.check()
-            work = partial(self._prepare, frontend, upload, options)
-            item = await asyncio.get_running_loop().run_in_executor(self._decoders, work)
-            ADMISSION.prepared(ticket, (item.timing_ms["decode"] + item.timing_ms["preprocess"]) / 1000)
-            probs, model_ms = await run_clips(
-                self._infer, item, SETTINGS.clips_per_forward, upload.wanted, partial(ADMISSION.ran, ticket)
-            )
-        finally:
-            ADMISSION.release(ticket)
-        item.timing_ms["inference"] = model_ms
-        prediction = frontend.format(item, probs, top_k=options.top_k, fusion=options.fusion)
-        return prediction.to_dict(), item
+        return await self.flow.run(self._engine(), upload)
 
     async def _infer(self, chunk: ModelInput) -> ModelOutput:
         return await self.watch.call(self.model.to_async.infer, chunk=chunk)
 
-    @staticmethod
-    def _prepare(frontend: Frontend, upload: PredictRequest, options: PredictOptions) -> Prepared:
-        """In a decode thread; a request whose deadline passed while it waited for one is not decoded."""
-        if upload.wanted.left_s() <= 0:
-            raise upload.wanted.expired()
-        return frontend.prepare(upload.video_path, upload.skeleton, num_clips=options.num_clips, name=upload.video_name)
 
-
+PCANService.add_asgi_middleware(DemoPage)  # first: outermost, it owns / and /docs
 PCANService.add_asgi_middleware(
     PredictGate,
     path="/predict",

@@ -65,6 +65,7 @@ class ServiceSettings(BaseSettings):
     api_workers: AsciiInt = Field(default_factory=default_api_workers, ge=1, description="API processes.")
     decode_threads: AsciiInt | None = Field(None, ge=1, description="Videos decoded at once per API process.")
     torch_threads: AsciiInt | None = Field(None, ge=1, description="Intra-op threads of the torch backend.")
+    pose_model: str | None = Field(None, description="RTMPose-style ONNX pose model [default: BlazePose].")
     timeout_s: AsciiInt = Field(120, ge=1, description="Every request ends within it (upload to answer).")
     latency_budget_s: AsciiInt | None = Field(
         None, ge=1, description="A request is admitted when it can finish within it [default: 30, at most timeout_s]."

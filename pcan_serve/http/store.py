@@ -47,9 +47,28 @@ def import_model(source: ModelSource, name: str = MODEL_NAME) -> bentoml.Model:
     metadata: dict[str, Any] = {"file": artifact, "source": path.name, "sha256": _sha256(path), "pcan": meta.to_json()}
     with bentoml.models.create(name, labels=labels, metadata=metadata) as stored:
         shutil.copyfile(path, stored.path_of(artifact))
-        if backend == "tensorrt":
-            shutil.copyfile(tensorrt_sidecar(path), stored.path_of(artifact + ".json"))
+        companions = [(tensorrt_sidecar(path), artifact + ".json")] if backend == "tensorrt" else []
+        companions += [(path.parent / f, f) for f in onnx_external_files(path)] if backend == "onnxruntime" else []
+        for src, dst in companions:
+            Path(stored.path_of(dst)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, stored.path_of(dst))
     return stored
+
+
+def onnx_external_files(path: Path) -> list[str]:
+    """The files an ONNX model keeps its large tensors in, relative to its folder (ONNX Runtime has already
+    refused a location outside the folder when the model was opened)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    files = {
+        entry.value
+        for tensor in proto.graph.initializer
+        if onnx.external_data_helper.uses_external_data(tensor)
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    return sorted(files)
 
 
 def find_model(tag: str | None = None, backend: str | None = None) -> bentoml.Model | None:

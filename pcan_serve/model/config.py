@@ -10,7 +10,7 @@ from .rgbposeconv3d import BackboneConfig
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """Parameters of the val/test pipeline the model was trained with (DESIGN.md "Preprocessing")."""
+    """Parameters of the val/test pipeline the model was trained with (docs/architecture.md "Preprocessing")."""
 
     clip_len_rgb: int = 8
     clip_len_pose: int = 32

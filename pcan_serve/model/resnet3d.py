@@ -135,12 +135,8 @@ class ResNet3dPathway(nn.Module):
         spatial_strides: Sequence[int],
         temporal_strides: Sequence[int],
         inflate: Sequence[int],
-        conv1_kernel: tuple[int, int, int] = (1, 7, 7),
         conv1_stride_s: int = 2,
-        conv1_stride_t: int = 1,
         pool1_stride_s: int = 2,
-        pool1_stride_t: int = 1,
-        lateral: bool = True,
         lateral_inv: bool = False,
         lateral_infl: int = 2,
         lateral_activate: Sequence[int] = (1, 1, 1, 1),
@@ -156,14 +152,11 @@ class ResNet3dPathway(nn.Module):
             raise ValueError("a lateral connection into the stem (lateral_activate[0]) is not supported")
         self.base_channels = base_channels
 
+        # the stem: a 1x7x7 convolution and a 1x3x3 max-pool, neither strided in time (both pathways keep T)
         self.conv1 = ConvBNAct(
-            in_channels,
-            base_channels,
-            conv1_kernel,
-            stride=(conv1_stride_t, conv1_stride_s, conv1_stride_s),
-            padding=tuple((k - 1) // 2 for k in conv1_kernel),
+            in_channels, base_channels, (1, 7, 7), stride=(1, conv1_stride_s, conv1_stride_s), padding=(0, 3, 3)
         )
-        self.maxpool = nn.MaxPool3d((1, 3, 3), (pool1_stride_t, pool1_stride_s, pool1_stride_s), (0, 1, 1))
+        self.maxpool = nn.MaxPool3d((1, 3, 3), (1, pool1_stride_s, pool1_stride_s), (0, 1, 1))
 
         expansion = Bottleneck3d.expansion
         inplanes = base_channels
@@ -171,7 +164,7 @@ class ResNet3dPathway(nn.Module):
             planes = base_channels * 2**i
             # channels the sibling pathway's lateral conv adds in front of this stage
             extra = 0
-            if lateral and lateral_activate[i]:
+            if lateral_activate[i]:
                 extra = (
                     inplanes * channel_ratio // lateral_infl
                     if lateral_inv
@@ -183,7 +176,7 @@ class ResNet3dPathway(nn.Module):
             self.add_module(f"layer{i + 1}", layer)
             inplanes = planes * expansion
 
-            if lateral and i != num_stages - 1 and lateral_activate[i + 1]:
+            if i != num_stages - 1 and lateral_activate[i + 1]:
                 pad = ((fusion_kernel - 1) // 2, 0, 0)
                 if lateral_inv:
                     module: nn.Module = DeConvBNAct(

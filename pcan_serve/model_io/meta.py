@@ -26,7 +26,7 @@ class ModelMeta:
 
     ``fused_head``: the fused head was trained (else only rgb, pose and their late fusion are served).
     ``fusion_weights``: late-fusion weights (rgb, pose). ``calibration``: per-branch temperatures and their
-    fit (DESIGN.md "Calibration"), None when uncalibrated; learned fusion weights are copied into
+    fit (docs/architecture.md "Calibration"), None when uncalibrated; learned fusion weights are copied into
     ``fusion_weights`` when it is fitted, so they are the default everywhere. ``quantization``: the numbers of an
     ONNX file that is not fp32: ``"int8"`` (static int8 backbone, ONNX Runtime's CPU provider) or ``"fp16"`` (fp16
     backbone, fp32 head, for its CUDA provider); None for fp32.

@@ -14,7 +14,7 @@ from .pipeline import (
 )
 from .sampling import SamplePlan, sample_frames, uniform_test_indices
 from .skeleton import Skeleton, check_frame_shape, fit_to_video, load_skeleton, parse_skeleton
-from .video import Video, VideoMeta, decode_video, open_video
+from .video import Video, VideoHeader, decode_video, open_video
 
 __all__ = [
     "DEFAULT_MAX_FRAMES",
@@ -26,7 +26,7 @@ __all__ = [
     "SamplePlan",
     "Skeleton",
     "Video",
-    "VideoMeta",
+    "VideoHeader",
     "build_inputs",
     "check_num_clips",
     "check_frame_shape",

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..errors import BackendUnavailable, EmptyVideo, InvalidVideo, VideoTooLong
+from ..errors import BackendUnavailable, EmptyVideo, InvalidRequest, InvalidVideo, VideoTooLong
 from .decode_cpu import check_pixels, reason
 
 DECODE_DEVICES = ("cpu", "cuda", "auto")
@@ -35,7 +35,7 @@ def resolve_decode_device(requested: str) -> str:
     """``cpu`` | ``cuda`` | ``auto`` -> the device that will decode: ``cuda`` where NVDEC can run, else ``cpu``;
     asking for ``cuda`` where it cannot is an error."""
     if requested not in DECODE_DEVICES:
-        raise ValueError(f"decode device: expected one of {', '.join(DECODE_DEVICES)}, got {requested!r}")
+        raise InvalidRequest(f"decode device: expected one of {', '.join(DECODE_DEVICES)}, got {requested!r}")
     if requested == "cpu":
         return "cpu"
     why = cuda_decode_unavailable()

@@ -22,6 +22,9 @@ DEFAULT_MAX_CLIPS = 10
 """Clips per request: what mmaction2's RGBPoseConv3D test config samples (``num_clips=10``); more clips cost
 linearly more and no longer change the averaged answer much."""
 
+DEFAULT_MAX_WINDOWS = 120
+"""Windows per timeline request (a 100 s video in 1 s strides); each costs ``num_clips`` clips of inference."""
+
 FRAME_TOLERANCE = 2
 """Largest skeleton/video frame-count difference that is clipped to the shorter instead of rejected."""
 
@@ -38,6 +41,7 @@ class Limits:
     max_persons: int = DEFAULT_MAX_PERSONS
     max_skeleton_bytes: int = DEFAULT_MAX_SKELETON_BYTES
     max_clips: int = DEFAULT_MAX_CLIPS
+    max_windows: int = DEFAULT_MAX_WINDOWS
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():

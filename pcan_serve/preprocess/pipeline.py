@@ -15,14 +15,14 @@ import numpy as np
 
 from ..errors import InvalidRequest, TooManyClips
 from ..model.config import PreprocessConfig
-from . import helper
+from . import second_core
 from .clips import RGBClips
 from .compact import Box, check_box, compact_box, shift_keypoints
 from .heatmaps import pose_heatmaps
-from .helper import Once
 from .limits import MAX_BOX_SCALE, Limits
 from .resize import resize_keypoints
 from .sampling import SamplePlan, sample_frames
+from .second_core import Once
 from .skeleton import (
     Skeleton,
     SkeletonSource,
@@ -31,7 +31,7 @@ from .skeleton import (
     frame_pixel_keypoints,
     load_skeleton,
 )
-from .video import VideoSource, open_video
+from .video import Video, VideoSource, open_video
 
 Inputs = dict[str, np.ndarray]
 
@@ -85,10 +85,28 @@ def build_inputs(frames: np.ndarray, skeleton: Skeleton, plan: SamplePlan, confi
     box, kp = person_box(skeleton, plan, frame_shape, config)
     clips = RGBClips(box, frame_shape, plan, config)
     work = clips.work(np.arange(len(frames)), frames)
-    with helper.sharing(work.run):
+    with second_core.sharing(work.run):
         heatmaps = box_heatmaps(skeleton, plan, kp, config)
         work.run()
     return {"imgs": clips.imgs, "heatmaps": heatmaps}
+
+
+def open_item(
+    video: VideoSource,
+    skeleton: SkeletonSource,
+    limits: Limits,
+    decode_device: str = "cpu",
+    clock: "Stopwatch | None" = None,
+) -> tuple[Skeleton, Video]:
+    """The skeleton parsed and the video opened (header and packet index only), each within ``limits``."""
+    clock = clock or Stopwatch(None)
+    with clock("preprocess"):
+        skel = load_skeleton(
+            skeleton, max_persons=limits.max_persons, max_frames=limits.max_frames, max_bytes=limits.max_skeleton_bytes
+        )
+    with clock("decode"):
+        vid = open_video(video, max_frames=limits.max_frames, max_pixels=limits.max_pixels, device=decode_device)
+    return skel, vid
 
 
 def make_inputs(
@@ -98,6 +116,7 @@ def make_inputs(
     config: PreprocessConfig | None = None,
     limits: Limits | None = None,
     timings: dict[str, float] | None = None,
+    decode_device: str = "cpu",
 ) -> Inputs:
     """``{"imgs": [num_clips, 3, 8, R, R], "heatmaps": [num_clips, 17, 32, R/4, R/4]}``, float32.
 
@@ -107,13 +126,8 @@ def make_inputs(
     cfg = config or PreprocessConfig()
     lim = limits or Limits()
     check_num_clips(num_clips, lim.max_clips)  # before any work is spent on the item
-    clock = _Stopwatch(timings)
-    with clock("preprocess"):
-        skel = load_skeleton(
-            skeleton, max_persons=lim.max_persons, max_frames=lim.max_frames, max_bytes=lim.max_skeleton_bytes
-        )
-    with clock("decode"):
-        vid = open_video(video, max_frames=lim.max_frames, max_pixels=lim.max_pixels)
+    clock = Stopwatch(timings)
+    skel, vid = open_item(video, skeleton, lim, decode_device, clock)
     with vid:
         with clock("preprocess"):
             skel = fit_to_video(skel, vid.num_frames)
@@ -134,7 +148,7 @@ def make_inputs(
                         box, kp = person_box(skel, plan, frame_shape, cfg)
                         heatmaps = Once(partial(box_heatmaps, skel, plan, kp, cfg))
                         clips = RGBClips(box, frame_shape, plan, cfg)
-                        stack.enter_context(helper.sharing(heatmaps))  # the heatmaps overlap the decoding
+                        stack.enter_context(second_core.sharing(heatmaps))  # the heatmaps overlap the decoding
                     clips.work(np.array([position]), frame[None]).run()
                 del frame, decoded
             with clock("preprocess"):
@@ -142,7 +156,7 @@ def make_inputs(
     return inputs
 
 
-class _Stopwatch:
+class Stopwatch:
     """Adds elapsed milliseconds per stage into a caller's dict (or nowhere)."""
 
     def __init__(self, sink: dict[str, float] | None) -> None:

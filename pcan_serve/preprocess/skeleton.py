@@ -1,4 +1,4 @@
-"""Skeleton input (DESIGN.md "Skeleton input"): load JSON/.npz, validate, fit to the video.
+"""Skeleton input (docs/formats.md "Skeleton"): load JSON/.npz, validate, fit to the video.
 
 Every violation raises a typed error naming the field and what was expected. Unknown extra keys
 (``frame_dir``, ``label``, ``original_shape``, ...) are ignored, as mmaction2 annotations carry them.
@@ -20,8 +20,6 @@ _COORDINATES = ("pixel", "normalized")
 _ASPECT_TOLERANCE = 0.05  # relative; beyond it the skeleton was made for another video
 _FAR = 1e7  # px; a joint this far away can only come from a wrong skeleton (and would overflow float32 sums)
 
-SkeletonSource = str | Path | bytes | bytearray | memoryview | Mapping[str, Any]
-
 
 @dataclass(frozen=True)
 class Skeleton:
@@ -37,8 +35,15 @@ class Skeleton:
     normalized: bool = False
 
     @property
+    def num_persons(self) -> int:
+        return int(self.keypoint.shape[0])
+
+    @property
     def num_frames(self) -> int:
         return int(self.keypoint.shape[1])
+
+
+SkeletonSource = str | Path | bytes | bytearray | memoryview | Mapping[str, Any] | Skeleton
 
 
 def load_skeleton(
@@ -48,7 +53,9 @@ def load_skeleton(
     max_bytes: int = DEFAULT_MAX_SKELETON_BYTES,
 ) -> Skeleton:
     """Read a skeleton from a path (.json/.npz), JSON or .npz bytes, or an already parsed dict; files and
-    bytes are sized before they are parsed (``skeleton_io``)."""
+    bytes are sized before they are parsed (``skeleton_io``); a :class:`Skeleton` is already valid."""
+    if isinstance(source, Skeleton):
+        return source
     if isinstance(source, Mapping):
         data = source
     elif isinstance(source, bytes | bytearray | memoryview):

@@ -1,8 +1,8 @@
 """Video decoding: open a path or uploaded bytes, decode only the frames asked for, as uint8 RGB.
 
 The CPU decoder (PyAV, :mod:`.decode_cpu`) gives decord's frames bit for bit, hence mmaction2's; NVDEC
-(:mod:`.decode_cuda`) is the optional GPU path, chosen per process with :func:`set_decode_device`. Bytes are
-read from memory: no temporary file, nothing to leak.
+(:mod:`.decode_cuda`) is the optional GPU path, asked for per video (``device``, resolved once by the caller with
+``decode_cuda.resolve_decode_device``). Bytes are read from memory: no temporary file, nothing to leak.
 """
 
 from collections.abc import Iterator
@@ -13,27 +13,14 @@ import numpy as np
 
 from ..errors import EmptyVideo, InvalidVideo, MissingInput
 from .decode_cpu import CpuDecoder
-from .decode_cuda import CudaDecoder, resolve_decode_device
+from .decode_cuda import CudaDecoder
 from .limits import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
 
 VideoSource = str | Path | bytes | bytearray | memoryview
 
-_device = "cpu"
-
-
-def set_decode_device(requested: str) -> str:
-    """Decode this process's later videos on ``cpu`` | ``cuda`` | ``auto``; returns the device chosen.
-
-    Per process, like torch's thread count: which decoder runs is a property of the machine, not of a
-    request. NVDEC reads files, so bytes are decoded on the CPU whatever is chosen.
-    """
-    global _device
-    _device = resolve_decode_device(requested)
-    return _device
-
 
 @dataclass(frozen=True)
-class VideoMeta:
+class VideoHeader:
     num_frames: int
     height: int
     width: int
@@ -44,10 +31,16 @@ class Video:
     """An opened video: ``num_frames`` at once (from its packets, no frame decoded), frames on ``frames``."""
 
     def __init__(
-        self, source: VideoSource, max_frames: int = DEFAULT_MAX_FRAMES, max_pixels: int = DEFAULT_MAX_PIXELS
+        self,
+        source: VideoSource,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        device: str = "cpu",
     ) -> None:
         file, name = _file(source)
-        decoder = CudaDecoder if _device == "cuda" and isinstance(file, str) else CpuDecoder
+        # NVDEC reads files: uploaded bytes are decoded on the CPU whatever the device
+        self.device = "cuda" if device == "cuda" and isinstance(file, str) else "cpu"  # the decoder that runs
+        decoder = CudaDecoder if self.device == "cuda" else CpuDecoder
         self._decoder = decoder(file, name, max_frames, max_pixels)
         self.name, self.num_frames, self.fps = name, self._decoder.num_frames, self._decoder.fps
         self.header_pixels = self._decoder.header_pixels  # pixels per frame as declared: a cost estimate, not trusted
@@ -79,10 +72,10 @@ class Video:
             out[position] = frame
         return out
 
-    def meta(self) -> VideoMeta:
+    def header(self) -> VideoHeader:
         if self._shape is None:
             raise RuntimeError("decode a frame first: the header's frame size is not trusted")
-        return VideoMeta(self.num_frames, self._shape[0], self._shape[1], self.fps)
+        return VideoHeader(self.num_frames, self._shape[0], self._shape[1], self.fps)
 
     def close(self) -> None:
         self._decoder = None
@@ -95,21 +88,22 @@ class Video:
 
 
 def open_video(
-    source: VideoSource, max_frames: int = DEFAULT_MAX_FRAMES, max_pixels: int = DEFAULT_MAX_PIXELS
+    source: VideoSource, max_frames: int = DEFAULT_MAX_FRAMES, max_pixels: int = DEFAULT_MAX_PIXELS, device: str = "cpu"
 ) -> Video:
-    """Open a video (path or bytes); typed errors for missing, empty, unreadable, too long and too large."""
-    return Video(source, max_frames=max_frames, max_pixels=max_pixels)
+    """Open a video (path or bytes) to decode on ``device`` (cpu | cuda, resolved); typed errors for missing,
+    empty, unreadable, too long and too large."""
+    return Video(source, max_frames=max_frames, max_pixels=max_pixels, device=device)
 
 
 def decode_video(
     source: VideoSource, indices: np.ndarray, max_frames: int = DEFAULT_MAX_FRAMES
-) -> tuple[np.ndarray, VideoMeta]:
+) -> tuple[np.ndarray, VideoHeader]:
     """Frames for ``indices`` (any order, repeats allowed), decoding each distinct frame once, plus meta."""
     unique, slots = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
     with open_video(source, max_frames=max_frames) as video:
         if unique.size and (unique[0] < 0 or unique[-1] >= video.num_frames):
             raise InvalidVideo(f"video: has {video.num_frames} frames, frames {unique.tolist()} were requested")
-        return video.decode(unique)[slots], video.meta()
+        return video.decode(unique)[slots], video.header()
 
 
 def _file(source: VideoSource) -> tuple[str | bytes, str]:

@@ -5,6 +5,8 @@ torch, ONNX Runtime and TensorRT are directly comparable. A calibrated model's t
 before the softmax: here in the torch backend, inside the graph for ONNX Runtime and TensorRT (export/wrapper.py).
 """
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -41,10 +43,6 @@ class TorchBackend:
         # 8.4 s -> 6.0 s; outputs equal to 4e-8). Not applied on CUDA, where it was not measured.
         self.memory_format = torch.channels_last_3d if device == "cpu" else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
-        if device.startswith("cuda"):
-            # cuDNN then times its convolution algorithms once per input shape and keeps the fastest; serving sees
-            # few shapes (fixed clips, batches of 1..batch_size), so the search is paid once per batch size.
-            torch.backends.cudnn.benchmark = True
 
     @torch.inference_mode()
     def run(self, imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:
@@ -52,7 +50,8 @@ class TorchBackend:
             torch.from_numpy(np.ascontiguousarray(a)).to(self.device).contiguous(memory_format=self.memory_format)
             for a in (imgs, heatmaps)
         )
-        logits = mixed_precision_logits(self.model, x, h, torch.float16 if self.fp16 else None)
+        with _cudnn_autotuned(self.device):
+            logits = mixed_precision_logits(self.model, x, h, torch.float16 if self.fp16 else None)
         keys = ("rgb", "pose", "fused") if self.meta.fused_head else ("rgb", "pose")
         t = self.meta.temperatures
         return {k: calibrated_softmax(logits[k], t[k]).cpu().numpy() for k in keys}
@@ -148,6 +147,19 @@ class TensorRTBackend:
         if not self.meta.fused_head:
             out.pop("fused", None)
         return out
+
+
+@contextlib.contextmanager
+def _cudnn_autotuned(device: str) -> Iterator[None]:
+    """On CUDA, cuDNN times its convolution algorithms once per input shape and keeps the fastest; serving sees
+    few shapes (fixed clips, batches of 1..batch_size), so the search is paid once per batch size. Set for the
+    forward only, so the process's own cuDNN setting is left as it was."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or device.startswith("cuda")
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def resolve_device(device: str) -> str:

@@ -14,13 +14,17 @@ import numpy as np
 from ..errors import InvalidRequest
 from ..model.scores import LATE, check_fusion_weights, fusion_name, with_late_fusion
 from ..model_io import ModelMeta
-from ..preprocess import Limits, make_inputs
-from ..preprocess.pipeline import check_num_clips
+from ..pose import make_inputs_estimated
+from ..preprocess import Limits, load_skeleton, make_inputs
+from ..preprocess.decode_cuda import resolve_decode_device
+from ..preprocess.pipeline import Stopwatch, check_num_clips
 from .output import make_prediction
-from .prediction import Prediction, ServedModel
+from .pose_source import PoseSource
+from .prediction import Prediction, ServedModel, SkeletonInfo
 from .request import PredictOptions
 
 FUSIONS = ("late", "fused")
+STAGES = ("decode", "pose", "preprocess", "inference")  # an item's timings; their sum is its total
 DEFAULT_TOP_K = 5
 
 
@@ -32,6 +36,7 @@ class Prepared:
     imgs: np.ndarray  # [clips, 3, T, H, W]
     heatmaps: np.ndarray  # [clips, 17, T', h, w]
     timing_ms: dict[str, float] = field(default_factory=dict)
+    skeleton: SkeletonInfo | None = None  # where the skeleton came from (None: arrays made elsewhere)
 
 
 class Frontend:
@@ -43,11 +48,15 @@ class Frontend:
         backend_name: str,
         limits: Limits | None = None,
         fusion_weights: tuple[float, float] | None = None,
+        decode_device: str = "cpu",
+        pose_model: str | Path | None = None,
     ) -> None:
         self.meta = meta
+        self.decode_device = resolve_decode_device(decode_device)  # cpu | cuda (NVDEC) | auto
         self.config = meta.config
         self.backend_name = backend_name
         self.limits = limits or Limits()
+        self.pose = PoseSource(pose_model, self.limits)
         self.fusion_weights = check_fusion_weights(fusion_weights or meta.fusion_weights)
         self.served_model = ServedModel(
             name=f"pcan-{self.config.name}",
@@ -80,13 +89,22 @@ class Frontend:
         return top_k if top_k is not None else min(DEFAULT_TOP_K, len(self.config.class_names))
 
     def prepare(self, video: Any, skeleton: Any, num_clips: int = 1, name: str | None = None) -> Prepared:
-        """Decode and preprocess one item (``make_inputs`` checks ``num_clips`` before any work)."""
+        """Decode and preprocess one item; ``skeleton`` None: estimated on the frames the pose branch samples
+        (``pcan_serve.pose``). ``num_clips`` is checked before any work."""
         timings: dict[str, float] = {}
-        inputs = make_inputs(
-            video, skeleton, num_clips=num_clips, config=self.config.preprocess, limits=self.limits, timings=timings
-        )
+        cfg, lim, device = self.config.preprocess, self.limits, self.decode_device
+        if skeleton is None:
+            inputs, info = make_inputs_estimated(video, self.pose.estimator(), num_clips, cfg, lim, timings, device)
+            source = SkeletonInfo(source="estimated", persons=info.persons, estimator=info.estimator)
+        else:
+            with Stopwatch(timings)("preprocess"):
+                skeleton = load_skeleton(
+                    skeleton, max_persons=lim.max_persons, max_frames=lim.max_frames, max_bytes=lim.max_skeleton_bytes
+                )
+            inputs = make_inputs(video, skeleton, num_clips, cfg, lim, timings, device)
+            source = SkeletonInfo(source="uploaded", persons=skeleton.num_persons)
         label = name if name is not None else (str(video) if isinstance(video, (str, Path)) else "upload")
-        return Prepared(label, inputs["imgs"], inputs["heatmaps"], timings)
+        return Prepared(label, inputs["imgs"], inputs["heatmaps"], timings, source)
 
     def format(
         self, item: Prepared, probs: dict[str, np.ndarray], top_k: int | None = None, fusion: str = "late"
@@ -94,11 +112,16 @@ class Frontend:
         """The prediction object for one item's clip-averaged probabilities (late fusion: ``model.scores``)."""
         top_k = self.top_k_or_default(top_k)
         self.check_request(top_k=top_k, fusion=fusion)
-        fused = fusion == "fused"
-        scores = with_late_fusion(probs, self.fusion_weights)
-        label = fusion_name(None if fused else self.fusion_weights)
-        timing = {k: item.timing_ms.get(k, 0.0) for k in ("decode", "preprocess", "inference")}
+        scores, served, label = self.served_scores(probs, fusion)
+        timing = {k: item.timing_ms.get(k, 0.0) for k in STAGES}
         timing["total"] = sum(timing.values())
-        served = "fused" if fused else LATE
-        names = self.config.class_names
-        return make_prediction(item.name, scores, served, label, names, top_k, self.served_model, timing)
+        names, model = self.config.class_names, self.served_model
+        if item.skeleton is None:
+            raise ValueError(f"{item.name}: prepared without a skeleton source; use Frontend.prepare")
+        return make_prediction(item.name, scores, served, label, names, top_k, model, item.skeleton, timing)
+
+    def served_scores(self, probs: dict[str, np.ndarray], fusion: str) -> tuple[dict[str, np.ndarray], str, str]:
+        """The branches plus their late fusion (``model.scores``), the served key and the fusion's name."""
+        fused = fusion == "fused"
+        label = fusion_name(None if fused else self.fusion_weights)
+        return with_late_fusion(probs, self.fusion_weights), ("fused" if fused else LATE), label

@@ -14,12 +14,13 @@ def ort_cuda_usable() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available()
 
 
-def open_session(path: str | Path, cuda: bool = False) -> Any:
-    """An ``InferenceSession`` on the CPU provider, or CUDA's first with ``cuda`` (the caller checked it is usable)."""
+def open_session(path: str | Path, cuda: bool = False, options: Any = None) -> Any:
+    """An ``InferenceSession`` on the CPU provider, or CUDA's first with ``cuda`` (the caller checked it is usable);
+    ``options``: ``SessionOptions`` (e.g. the benchmark's profiling)."""
     import onnxruntime as ort
 
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
     try:
-        return ort.InferenceSession(str(path), providers=providers)
+        return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidProtobuf, NoSuchFile)
         raise CheckpointError(f"cannot load ONNX model {Path(path).name}: {exc}") from None

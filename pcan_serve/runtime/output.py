@@ -4,7 +4,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .prediction import BranchScores, ClassScore, Prediction, ServedModel, Timing
+from .prediction import BranchScores, ClassScore, Prediction, ServedModel, SkeletonInfo, Timing, Window
 
 BRANCHES = ("rgb", "pose", "fused")
 
@@ -16,6 +16,22 @@ def top_k(probs: np.ndarray, class_names: Sequence[str], k: int) -> list[ClassSc
     return [ClassScore(label=int(i), name=class_names[i], score=float(probs[i])) for i in order]
 
 
+def ranked(
+    probs: Mapping[str, np.ndarray], served: str, class_names: Sequence[str], k: int
+) -> tuple[list[ClassScore], dict[str, BranchScores]]:
+    """The served key's top-k and each branch's (rgb, pose, fused where present)."""
+    branches = {b: BranchScores(top_k=top_k(probs[b], class_names, k)) for b in BRANCHES if b in probs}
+    return top_k(probs[served], class_names, k), branches
+
+
+def make_window(
+    start: float, end: float, probs: Mapping[str, np.ndarray], served: str, class_names: Sequence[str], k: int
+) -> Window:
+    """One timeline window's entry (seconds rounded to the millisecond)."""
+    best, branches = ranked(probs, served, class_names, k)
+    return Window(start=round(start, 3), end=round(end, 3), top_k=best, branches=branches)
+
+
 def make_prediction(
     video: str,
     probs: Mapping[str, np.ndarray],
@@ -24,11 +40,11 @@ def make_prediction(
     class_names: Sequence[str],
     k: int,
     model: ServedModel,
+    skeleton: SkeletonInfo,
     timing_ms: Mapping[str, float],
 ) -> Prediction:
     """``probs`` holds rgb, pose, optional fused, and the ``served`` key (``late`` or ``fused``)."""
-    best = top_k(probs[served], class_names, k)
-    branches = {b: BranchScores(top_k=top_k(probs[b], class_names, k)) for b in BRANCHES if b in probs}
+    best, branches = ranked(probs, served, class_names, k)
     return Prediction(
         video=video,
         prediction=best[0],
@@ -36,5 +52,6 @@ def make_prediction(
         top_k=best,
         branches=branches,
         model=model,
+        skeleton=skeleton,
         timing_ms=Timing(**{k_: round(v, 3) for k_, v in timing_ms.items()}),
     )

@@ -30,6 +30,8 @@ TopK = Annotated[list[ClassScore], Field(description="Best classes, most probabl
 
 
 class BranchScores(Contract):
+    """One branch's answer."""
+
     top_k: TopK
 
 
@@ -45,13 +47,39 @@ class ServedModel(Contract):
     calibrated: bool = Field(description="Scores are temperature-scaled per branch (`pcan calibrate`).")
 
 
+class SkeletonInfo(Contract):
+    """Where the skeleton came from."""
+
+    source: Literal["uploaded", "estimated"] = Field(
+        description="`uploaded`: given with the video, used as is; `estimated`: pcan's pose estimator made it."
+    )
+    persons: int = Field(description="Persons in the skeleton the model saw.")
+    estimator: str | None = Field(None, description="The pose estimator that made it (estimated skeletons only).")
+
+
 class Timing(Contract):
     """Milliseconds per stage of this item."""
 
     decode: float = Field(0.0, description="Opening and decoding the sampled frames.")
+    pose: float = Field(0.0, description="Estimating the skeleton (video-only requests): detector + pose model.")
     preprocess: float = Field(0.0, description="Skeleton parsing, cropping, resizing, heatmaps.")
     inference: float = Field(0.0, description="This item's share of its batch's forward passes.")
     total: float = Field(0.0, description="Sum of the stages.")
+
+
+Branches = Annotated[
+    dict[Literal["rgb", "pose", "fused"], BranchScores],
+    Field(description="Per-branch best classes: `rgb`, `pose`, and `fused` when the fused head is trained."),
+]
+
+
+class Window(Contract):
+    """One window of a timeline: its time span and what the model saw in it."""
+
+    start: float = Field(description="Seconds from the start of the video (the window's first frame).")
+    end: float = Field(description="Seconds; the window covers [start, end).")
+    top_k: TopK
+    branches: Branches
 
 
 class Prediction(Contract):
@@ -62,11 +90,13 @@ class Prediction(Contract):
     prediction: ClassScore = Field(description="The served fusion's best class.")
     fusion: str = Field(description="What was served: `late_R:P` (late fusion with weights rgb:pose) or `fused`.")
     top_k: TopK
-    branches: dict[Literal["rgb", "pose", "fused"], BranchScores] = Field(
-        description="Per-branch best classes: `rgb`, `pose`, and `fused` when the fused head is trained."
+    branches: Branches
+    model: ServedModel = Field(description="Which model answered.")
+    skeleton: SkeletonInfo = Field(description="Where the skeleton came from.")
+    timeline: list[Window] | None = Field(
+        None, description="Overlapping windows in time order, each answered alone; only when `window` was asked for."
     )
-    model: ServedModel
-    timing_ms: Timing
+    timing_ms: Timing = Field(description="Milliseconds per stage of this item.")
 
 
 class ErrorBody(Contract):
@@ -79,7 +109,7 @@ class Failure(Contract):
 
     video: str = Field(description="The video's path or file name.")
     ok: Literal[False] = Field(False, description="Always false for a failure.")
-    error: ErrorBody
+    error: ErrorBody = Field(description="Why the item failed.")
 
     @classmethod
     def of(cls, video: str, error: BaseException) -> "Failure":

@@ -30,8 +30,10 @@ class Predictor(Frontend):
         batch_size: int = 8,
         limits: Limits | None = None,
         fusion_weights: tuple[float, float] | None = None,
+        decode_device: str = "cpu",
+        pose_model: str | Path | None = None,
     ) -> None:
-        super().__init__(backend.meta, backend.name, limits, fusion_weights)
+        super().__init__(backend.meta, backend.name, limits, fusion_weights, decode_device, pose_model)
         self.backend = backend
         self.batch_size = batch_size
 

@@ -4,8 +4,9 @@ executor ships to its replicas are all this model; :meth:`Frontend.check` holds 
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
+from ..preprocess.windows import check_window_request
 from .prediction import Contract
 
 MAX_DIGITS = 9
@@ -32,6 +33,13 @@ class PredictOptions(Contract):
     fusion: Literal["late", "fused"] = Field(
         "late", description="The served prediction: `late` fusion of rgb and pose, or the `fused` head."
     )
-    num_clips: AsciiInt = Field(
-        1, ge=1, description="Clips sampled uniformly and averaged (at most the server's limit)."
+    num_clips: AsciiInt = Field(1, ge=1, description="Clips sampled uniformly and averaged (at most the limit).")
+    window: float | None = Field(
+        None, gt=0, description="Seconds: with `stride`, also classify overlapping windows (a `timeline`)."
     )
+    stride: float | None = Field(None, gt=0, description="Seconds between the starts of consecutive windows.")
+
+    @model_validator(mode="after")
+    def _windows(self) -> "PredictOptions":
+        check_window_request(self.window, self.stride)  # one rule: both or neither, stride <= window
+        return self

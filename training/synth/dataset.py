@@ -3,7 +3,7 @@
 Layout of ``out_dir``::
 
     videos/NN_MOTION_III.avi    MJPG video (decord reads it)
-    videos/NN_MOTION_III.json   its skeleton (DESIGN.md "Skeleton input")
+    videos/NN_MOTION_III.json   its skeleton (docs/formats.md "Skeleton")
     synth_pose.pkl              {"split": {"train": [...], "val": [...]}, "annotations": [...]}
                                 for mmaction2's PoseDataset(data_prefix=dict(video="videos"))
     classes.txt                 one class name per line, in label order
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from pcan_serve.errors import InvalidRequest
 
 from .motions import class_names
 from .render import Clip, render_clip
@@ -81,7 +83,7 @@ def _write_manifest(path: Path, rows: list[tuple[str, str, int]]) -> None:
 def generate(out_dir: str | Path, spec: SynthSpec = SynthSpec()) -> SynthSet:
     """Render the set described by ``spec`` into ``out_dir`` (created; existing files are overwritten)."""
     if spec.videos_per_class < 2:
-        raise ValueError("need at least 2 videos per class (one for train, one for val)")
+        raise InvalidRequest("need at least 2 videos per class (one for train, one for val)")
     names = class_names(spec.num_classes)
     root = Path(out_dir)
     (root / VIDEO_DIR).mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pcan_serve.errors import InvalidRequest
+
 # segment lengths (body units)
 UPPER_ARM, FOREARM, THIGH, SHIN = 0.15, 0.14, 0.22, 0.22
 SHOULDER_Y, SHOULDER_X, HIP_X = 0.33, 0.13, 0.09
@@ -128,7 +130,7 @@ MOTIONS: dict[str, Callable[[float], Limbs]] = {  # label order: the first ones 
 def class_names(num_classes: int) -> tuple[str, ...]:
     """The first ``num_classes`` motions, in label order."""
     if not 2 <= num_classes <= len(MOTIONS):
-        raise ValueError(f"the synthetic set has 2..{len(MOTIONS)} classes, not {num_classes}")
+        raise InvalidRequest(f"the synthetic set has 2..{len(MOTIONS)} classes, not {num_classes}")
     return tuple(MOTIONS)[:num_classes]
 
 

@@ -26,7 +26,8 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _executor() -> ThreadPoolExecutor:
+def executor() -> ThreadPoolExecutor:
+    """The helper thread (one per process, started on first use)."""
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -47,7 +48,7 @@ if hasattr(os, "register_at_fork"):
 def sharing(task: Callable[[], object]) -> Iterator[None]:
     """Run ``task`` on the helper while the ``with`` body runs; on leaving, cancel it if it has not started,
     else wait for it (its error is raised unless the body already failed)."""
-    future: Future | None = _executor().submit(task) if ENABLED else None
+    future: Future | None = executor().submit(task) if ENABLED else None
     try:
         yield
     except BaseException:
