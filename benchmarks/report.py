@@ -87,12 +87,8 @@ LOAD: list[Column] = [
 OVERLOAD: list[Column] = [
     ("clients", lambda r: str(r.get("concurrency"))),
     ("200", lambda r: str(r.get("ok"))),
-    (
-        "200 p50 / p95 s",
-        lambda r: f"{_f(r['ok_p50_ms'] and r['ok_p50_ms'] / 1000)} / {_f(r['ok_p95_ms'] and r['ok_p95_ms'] / 1000)}",
-    ),
-    ("503", lambda r: str(r.get("refused"))),
-    ("503 p95 ms", lambda r: _f(r.get("refused_p95_ms"))),
+    ("200 p50 / p95 s", lambda r: f"{_f(r.get('ok_p50_s'))} / {_f(r.get('ok_p95_s'))}"),
+    ("503 (p95 ms)", lambda r: f"{r.get('refused')} ({_f(r.get('refused_p95_ms'))})"),
     ("other", lambda r: str(r.get("other_statuses") or "none")),
     ("goodput / solo req/s", lambda r: f"{_f(r.get('goodput_rps'), 3)} / {_f(r.get('solo_rps'), 3)}"),
     ("peak RSS MiB", lambda r: _f(r.get("peak_rss_mib"), 0)),

@@ -105,15 +105,12 @@ def summary(answers: list[Answer], wall_s: float, solo_rps: float) -> dict[str, 
             other[str(a.status)] = other.get(str(a.status), 0) + 1
     goodput = len(ok) / wall_s if wall_s > 0 else 0.0
 
-    def p95(values: list[float]) -> float | None:
-        return round(float(np.percentile(values, 95)) * 1000, 1) if values else None
-
     return dict(
         ok=len(ok),
-        ok_p50_ms=round(float(np.median(ok)) * 1000, 1) if ok else None,
-        ok_p95_ms=p95(ok),
+        ok_p50_s=round(float(np.median(ok)), 2) if ok else None,
+        ok_p95_s=round(float(np.percentile(ok, 95)), 2) if ok else None,
         refused=len(refused),
-        refused_p95_ms=p95(refused),
+        refused_p95_ms=round(float(np.percentile(refused, 95)) * 1000, 1) if refused else None,
         other_statuses=other,
         goodput_rps=round(goodput, 4),
         solo_rps=round(solo_rps, 4),

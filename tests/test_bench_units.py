@@ -161,9 +161,9 @@ def test_the_overload_summary_and_its_report_row():
 
     answers = [Answer(200, s) for s in (2.0, 4.0, 6.0)] + [Answer(503, 0.1, 3.0)] * 19 + [Answer("ReadError", 1.0)]
     figures = summary(answers, wall_s=10.0, solo_rps=0.5)
-    assert (figures["ok"], figures["ok_p50_ms"], figures["refused"]) == (3, 4000.0, 19)
+    assert (figures["ok"], figures["ok_p50_s"], figures["ok_p95_s"], figures["refused"]) == (3, 4.0, 5.8, 19)
     assert figures["refused_p95_ms"] == 100.0 and figures["other_statuses"] == {"ReadError": 1}
     assert (figures["goodput_rps"], figures["goodput_vs_solo"]) == (0.3, 0.6)
     rec = measured("overload", "pcan", "bentoml", [2000.0, 4000.0, 6000.0], batch=1, preset="tiny", **figures)
     text = render_markdown(Results(meta={}, records=[rec]))
-    assert "HTTP past capacity" in text and "| 3 | 4.0 / 5.8 | 19 | 100.0 | {'ReadError': 1} | 0.300 / 0.500 |" in text
+    assert "HTTP past capacity" in text and "| 3 | 4.0 / 5.8 | 19 (100.0) | {'ReadError': 1} | 0.300 / 0.500 |" in text
