@@ -57,12 +57,13 @@ def post(url: str, clip: dict, timeout: float = 120, **form) -> requests.Respons
     return requests.post(f"{url}/predict", files=clip, data={k: str(v) for k, v in form.items()}, timeout=timeout)
 
 
-def metric(url: str, name: str, **labels: str) -> float:
+def metric(url: str, name: str, missing: float | None = None, **labels: str) -> float:
+    """The value of a series on /metrics (summed over the others' labels); ``missing``: when it is not there yet."""
     text = requests.get(f"{url}/metrics", timeout=10).text
     want = ",".join(f'{k}="{v}"' for k, v in labels.items())
     found = re.findall(rf"^{name}(?:\{{{want}\}})? (\S+)$", text, re.M)
-    assert found, f"{name}{{{want}}} not in /metrics"
-    return sum(float(v) for v in found)
+    assert found or missing is not None, f"{name}{{{want}}} not in /metrics"
+    return sum(float(v) for v in found) if found else float(missing)
 
 
 def model_worker(server_pid: int) -> psutil.Process:
@@ -165,6 +166,29 @@ def test_work_past_its_deadline_gets_504_and_never_runs(tight, clip):
     assert_error(res, 504, "RequestTimeout", "PCAN_TIMEOUT_S")
     assert post(tight.url, clip, timeout=30).status_code == 200
     assert metric(tight.url, "pcan_model_batch_clips_count") == batches + 1
+
+
+def test_the_clips_of_a_client_that_left_never_reach_the_model(roomy, clip):
+    """A client sends a 400-clip request and leaves once its clips are at the model: at most the chunks already on
+    their way are computed; the rest are dropped, and the request is counted as client_closed (499)."""
+    host, port = roomy.url.removeprefix("http://").split(":")
+    body = requests.Request("POST", f"{roomy.url}/predict", files=clip, data={"num_clips": "400"}).prepare()
+    head = f"POST /predict HTTP/1.1\r\nHost: {host}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in body.headers.items())
+    closed = metric(roomy.url, "pcan_requests_total", missing=0, outcome="client_closed")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode() + b"\r\n" + body.body)
+        deadline = time.monotonic() + 120
+        while metric(roomy.url, "pcan_queue_depth", stage="model") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    left = metric(roomy.url, "pcan_model_batch_clips_count")
+    deadline = time.monotonic() + 60
+    while metric(roomy.url, "pcan_queue_depth", stage="model") >= 1:
+        assert time.monotonic() < deadline, "the request kept its place at the model"
+        time.sleep(0.1)
+    ran = metric(roomy.url, "pcan_model_batch_clips_count") - left
+    assert ran <= 3, f"{ran} batches ran for a client that had left"
+    assert metric(roomy.url, "pcan_requests_total", missing=0, outcome="client_closed") == closed + 1
 
 
 def test_a_killed_model_worker_means_503_then_recovery(roomy, clip):
