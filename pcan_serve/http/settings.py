@@ -54,7 +54,7 @@ class ServiceSettings(BaseSettings):
     backend: Literal["torch", "onnxruntime", "tensorrt"] | None = Field(None, description="Runtime the model needs.")
     preset: str | None = Field(None, description="Preset of untrained weights or of a checkpoint without config.")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto | cpu | cuda | cuda:N.")
-    batch_size: AsciiInt | None = Field(None, ge=1, description="Clips per forward [default: 8 on a CPU, 32 on a GPU].")
+    batch_size: AsciiInt | None = Field(None, ge=1, description="Clips per forward [default: 2 on a CPU, 32 on a GPU].")
     max_batch: AsciiInt | None = Field(None, ge=2, description="Requests per model batch [default: as batch_size].")
     max_upload_mb: AsciiInt = Field(200, ge=1, description="Request body (MiB).")
     max_skeleton_mb: AsciiInt = Field(DEFAULT_MAX_SKELETON_BYTES // MiB, ge=1, description="Skeleton file (MiB).")
