@@ -66,7 +66,7 @@ def serve(
     decode_threads: Annotated[
         int | None, typer.Option(min=1, help="Videos decoded at once per API process (PCAN_DECODE_THREADS).")
     ] = None,
-    max_batch: Annotated[int | None, typer.Option(min=2, help="Requests per adaptive batch (PCAN_MAX_BATCH).")] = None,
+    max_batch: Annotated[int | None, typer.Option(min=2, help="Requests per model batch (PCAN_MAX_BATCH).")] = None,
     max_upload_mb: Annotated[
         int | None, typer.Option(min=1, help="Upload size cap in MiB (PCAN_MAX_UPLOAD_MB).")
     ] = None,

@@ -17,6 +17,7 @@ deployment and start-up hooks.
 
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,6 +47,7 @@ from .wire import ModelInput, ModelOutput
 
 SETTINGS = load_settings()
 STORE_TAG = store_tag(SETTINGS)
+RELOAD_WAIT_S = 5  # between attempts of a model worker whose model stopped loading after the start-up check
 TIMEOUT_MARGIN_S = 15  # BentoML's own timeouts fire after pcan's, whose answer has the JSON error shape
 TRAFFIC = {"timeout": SETTINGS.timeout_s + TIMEOUT_MARGIN_S}
 # This API process's admitted work; the request gate (middleware) and the service share it.
@@ -105,15 +107,25 @@ class PCANModel:
     def check_model() -> None:
         """Once, before any worker starts: a model that cannot be served stops the server here, with its reason
         (`pcan serve` has done it already and says so)."""
-        if os.environ.get(CHECKED_ENV) != "1":
+        if os.environ.get(CHECKED_ENV) == "1":
+            return
+        try:
             logger.info("pcan: model ok: %s", check_served(SETTINGS))
+        except PCANError as exc:
+            print(f"pcan: cannot serve the model: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
 
     def __init__(self) -> None:
         if SETTINGS.torch_threads:
             import torch
 
             torch.set_num_threads(SETTINGS.torch_threads)
-        self.predictor, self.source = open_served(SETTINGS, self.stored_model if STORE_TAG else None)
+        try:
+            self.predictor, self.source = open_served(SETTINGS, self.stored_model if STORE_TAG else None)
+        except PCANError as exc:  # it passed the start-up check and broke since: BentoML restarts this worker
+            logger.error("pcan: the model process cannot load its model: %s; retrying in %d s", exc, RELOAD_WAIT_S)
+            time.sleep(RELOAD_WAIT_S)  # a slow retry, not a tight loop; meanwhile requests get 503, /readyz not ready
+            raise
         self.clip_s = clip_seconds(self.predictor)  # before lowering the priority: the rate of a CPU of its own
         priority.lower_process()
         self.batcher = Batcher(self.predictor.infer_isolated, SETTINGS.clips_per_forward, SETTINGS.requests_per_batch)

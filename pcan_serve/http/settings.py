@@ -24,7 +24,12 @@ from ..runtime.request import AsciiInt
 from ..workers import default_api_workers, default_decode_threads
 
 UNTRAINED = "untrained"  # PCAN_MODEL value: untrained weights of PCAN_PRESET, whatever the store holds
-RENAMED = {"PCAN_PREPROCESS_THREADS": "PCAN_DECODE_THREADS"}  # would be ignored silently otherwise
+# Settings that would otherwise be ignored silently: renamed, or gone with what they tuned.
+RENAMED = {
+    "PCAN_PREPROCESS_THREADS": "PCAN_PREPROCESS_THREADS is now PCAN_DECODE_THREADS",
+    "PCAN_MAX_LATENCY_MS": "PCAN_MAX_LATENCY_MS is gone with BentoML's adaptive batching: the model runs what is "
+    "queued when it is free, and PCAN_LATENCY_BUDGET_S bounds a request's time",
+}
 # Clips per forward on the CPU, and the chunk a request's clips go to the model in. Measured with `pcan bench --stages
 # model --batch-sizes 1,2,4 --backends torch-eager --device cpu --repeats 5` (ntu60, 2 torch threads, this 2-core
 # machine at load ~4): 4.04 s a forward at batch 1, 7.24 s at 2 (3.62 s a clip: -10 %), 13.9 s at 4 (3.47 s a
@@ -122,9 +127,9 @@ class ServiceSettings(BaseSettings):
 
 def load_settings() -> ServiceSettings:
     """The settings from the environment; a bad value is a :class:`SettingsError` naming its variable."""
-    for old, new in RENAMED.items():
+    for old, why in RENAMED.items():
         if os.environ.get(old, "").strip():
-            raise SettingsError(f"{old} is now {new}")
+            raise SettingsError(why)
     try:
         return ServiceSettings()
     except ValidationError as exc:
