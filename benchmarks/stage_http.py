@@ -1,4 +1,4 @@
-"""HTTP stage: a real `pcan serve` (BentoML, ``pcan_serve.http.launch.local_server``) on a free localhost
+"""HTTP stage: a real `pcan serve` (BentoML, ``benchmarks.local_server.local_server``) on a free localhost
 port with the benchmark checkpoint, ``POST /predict`` of the sample video from several clients at once.
 
 Each concurrency level sends ``max(repeats, 2 x concurrency)`` requests after warm-up requests; latency is
@@ -32,7 +32,7 @@ def run(ctx: Context) -> None:
     s = ctx.settings
     import httpx
 
-    from pcan_serve.http.launch import local_server
+    from benchmarks.local_server import local_server
 
     log_path = ctx.model.workdir / "serve.log"
     ctx.log(f"http: starting pcan serve ({ctx.model.preset}, {ctx.device}); log {log_path}")

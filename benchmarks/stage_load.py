@@ -207,7 +207,7 @@ def _api_process(server_pid: int) -> Any:
 def run(ctx: Context, clients: int = 16, per_client: int = 200, rss_requests: int = 1000) -> None:
     import httpx
 
-    from pcan_serve.http.launch import start_server
+    from benchmarks.local_server import start_server
     from pcan_serve.runtime import Predictor
 
     cases = _inputs(ctx.model.workdir)

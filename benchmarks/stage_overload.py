@@ -125,7 +125,7 @@ def run(ctx: Context, clients: int = 32, duration_s: float = 60.0, solo_s: float
         return
     import httpx
 
-    from pcan_serve.http.launch import start_server
+    from benchmarks.local_server import start_server
 
     from .env import loadavg
 

@@ -9,11 +9,11 @@ import pytest
 import requests
 import torch
 
+from benchmarks.local_server import local_server
 from export import OnnxExportOptions, export_verified_onnx
 from export.verify import random_case
 from pcan_serve import load_model, save_checkpoint
 from pcan_serve.errors import CheckpointError
-from pcan_serve.http.launch import local_server
 from pcan_serve.model.scores import fusion_name, late_fusion
 from pcan_serve.model_io import ModelMeta, read_meta
 from pcan_serve.runtime import Frontend, OnnxRuntimeBackend, Predictor, TorchBackend

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import requests
 
-from pcan_serve.http.launch import local_server
+from benchmarks.local_server import local_server
 from pcan_serve.preprocess import open_video
 from pcan_serve.runtime import PredictOptions, Predictor
 from pcan_serve.runtime.timeline import run_timeline

@@ -22,8 +22,8 @@ import yaml
 from bombs import npy, npy_header, npz
 from typer.testing import CliRunner
 
+from benchmarks.local_server import local_server
 from pcan_serve.cli.predict import predict as predict_command
-from pcan_serve.http.launch import local_server
 from pcan_serve.runtime import PredictOptions, Predictor
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import requests
 
-from pcan_serve.http.launch import free_port, local_server
+from benchmarks.local_server import free_port, local_server
 
 SERVICE = "pcan_serve.http.service:PCANService"
 

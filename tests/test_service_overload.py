@@ -17,7 +17,7 @@ import pytest
 import requests
 from video_fixtures import encode
 
-from pcan_serve.http.launch import start_server
+from benchmarks.local_server import start_server
 
 FRAMES = 48
 

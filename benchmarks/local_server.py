@@ -1,4 +1,5 @@
-"""Start `pcan serve` on a free localhost port for the length of a ``with`` block (tests, benchmarks)."""
+"""Start `pcan serve` on a free localhost port for the length of a ``with`` block (benchmarks and tests; not part
+of the service, so not in the Bento)."""
 
 import contextlib
 import os
