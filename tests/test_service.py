@@ -492,6 +492,7 @@ def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):
     assert model["tag"] == f"pcan:{imported}"
     assert any(n.endswith(f"models/pcan/{imported}/model.pth") for n in names), names
     assert any(n.endswith("src/pcan_serve/http/service.py") for n in names)
+    assert not [n for n in names if "/src/tests/" in n or "/src/benchmarks/" in n or "launch" in n]  # no test code
     for page in ("index.html", "demo.css", "demo.js"):  # the demo page ships with the service
         assert any(n.endswith(f"src/pcan_serve/http/static/{page}") for n in names), page
 
