@@ -31,13 +31,14 @@ def _stats(digits: int = 1) -> list[Column]:
 
 
 STATS = _stats()
+PARTS = ("decode", "pose", "preprocess", "inference")  # an end-to-end call's own split
 E2E: list[Column] = [
     ("impl", lambda r: r["impl"]),
     ("backend", lambda r: r["backend"]),
     ("device", lambda r: f"{r['device']} {r['precision']}"),
     *STATS,
     ("videos/s", lambda r: _f(r["throughput"], 2)),
-    *[(f"{k} ms", lambda r, k=k: _f(r.get("breakdown_ms", {}).get(k))) for k in ("decode", "preprocess", "inference")],
+    *[(f"{k} ms", lambda r, k=k: _f(r.get("breakdown_ms", {}).get(k))) for k in PARTS],
     ("speed-up vs mmaction2", lambda r: _x(r.get("speedup"))),
     ("same top-5", lambda r: {None: "–", True: "yes", False: "NO"}[r.get("top5_match_mmaction2")]),
 ]

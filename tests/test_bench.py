@@ -111,7 +111,7 @@ def test_comparisons_are_recorded(quick_run):
     for rec in e2e:
         assert rec["reference"].startswith("mmaction2")
         assert rec["top5_match_mmaction2"] is True  # same weights, same video: same answer as mmaction2
-        assert set(rec["breakdown_ms"]) == {"decode", "preprocess", "inference"}
+        assert set(rec["breakdown_ms"]) == {"decode", "pose", "preprocess", "inference"}
 
 
 def test_what_quick_leaves_out_says_why(quick_run):

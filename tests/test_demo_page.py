@@ -134,7 +134,8 @@ def test_ntu_sample_page_shows_the_apis_answer(server, browser, sample_video, sa
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     upload(page, server, sample_video, sample_skeleton)
     check_same_answer(shown_answer(page), answer.json())
-    assert page.inner_text("#timings").count("ms") == 5  # decode, preprocess, inference, total, round trip
+    assert page.inner_text("#timings").count("ms") == 6  # decode, pose, preprocess, inference, total, round trip
+    assert page.inner_text("#skeleton-source") == "Skeleton as uploaded: 1 person(s)."
     page.wait_for_selector("#frames:not([hidden])", timeout=30_000)
     assert "cannot decode" in page.inner_text("#frames-note")  # an AVI: the skeleton on blank frames
     skeleton = json.loads(sample_skeleton.read_text())
@@ -174,10 +175,15 @@ def test_failed_request_shows_the_message(server, browser, sample_video, tmp_pat
     assert error["type"] in page.inner_text("#error-type") and "HTTP 422" in page.inner_text("#error-type")
     assert page.locator("#result").is_hidden()
 
-    upload(page, server, sample_video, None)  # no skeleton chosen
-    page.wait_for_selector("#error:not([hidden])", timeout=ANSWER_MS)
-    assert "skeleton" in page.inner_text("#error-message") and "MissingInput" in page.inner_text("#error-type")
     page.screenshot(path=tmp_path / "error.png")
+
+
+def test_without_a_skeleton_the_page_shows_the_estimated_one(server, browser, sample_video):
+    page = browser.new_page()
+    upload(page, server, sample_video, None)  # no skeleton chosen: the server estimates it
+    shown = shown_answer(page)
+    assert shown["rows"] and page.inner_text("#skeleton-source") == "Skeleton estimated by blazepose-full: 1 person(s)."
+    assert page.locator("#error").is_hidden()
 
 
 def test_timeline_strip(server, browser, tiny_ckpt, sample_video, sample_skeleton):

@@ -73,6 +73,10 @@ function showAnswer(answer, roundTripMs) {
   const timings = Object.entries(answer.timing_ms || {}).map(([k, v]) => [k + " (server)", v.toFixed(1) + " ms"]);
   timings.push(["round trip (browser)", roundTripMs.toFixed(0) + " ms"]);
   $("timings").replaceChildren(...timings.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  const s = answer.skeleton;
+  $("skeleton-source").textContent = !s ? "" : s.source === "estimated"
+    ? `Skeleton estimated by ${s.estimator}: ${s.persons} person(s).`
+    : `Skeleton as uploaded: ${s.persons} person(s).`;
   showTimeline(answer.timeline || []);
   $("result").hidden = false;
 }
