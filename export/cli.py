@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from pcan_serve.cli.errors import UsageError, exit_code, fail
 from pcan_serve.preprocess.sources import sidecar
@@ -29,7 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True)
+from pcan_serve.cli.errors import err
 
 
 class Quantize(StrEnum):

@@ -23,7 +23,7 @@ from ..errors import (
 USAGE = 2
 FAILED = 1
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a long path stays on one line: messages are grep-able
 
 
 class UsageError(Exception):

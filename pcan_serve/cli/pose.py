@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import TaskID
 
 from ..errors import PCANError
@@ -17,7 +16,7 @@ from ..preprocess.limits import DEFAULT_MAX_PERSONS
 from .local_executor import progress_bar
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
-err = Console(stderr=True)
+from .errors import err
 
 PoseModelOpt = Annotated[
     Path | None, typer.Option("--pose-model", help="RTMPose-style top-down ONNX (SimCC); default: BlazePose.")
