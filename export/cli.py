@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from pcan_serve.cli.errors import UsageError, exit_code, fail
+from pcan_serve.cli.errors import UsageError, err, exit_code, fail
 from pcan_serve.preprocess.sources import sidecar
 
 from .options import FP16_TOLERANCE, FP32_TOLERANCE, EngineExportOptions, OnnxExportOptions, Sample, defaults
@@ -28,7 +28,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-from pcan_serve.cli.errors import err
 
 
 class Quantize(StrEnum):

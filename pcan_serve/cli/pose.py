@@ -13,10 +13,10 @@ from rich.progress import TaskID
 from ..errors import PCANError
 from ..pose import DEFAULT_PERSONS, PoseEstimator, PoseResult, load_estimator
 from ..preprocess.limits import DEFAULT_MAX_PERSONS
+from .errors import err
 from .local_executor import progress_bar
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
-from .errors import err
 
 PoseModelOpt = Annotated[
     Path | None, typer.Option("--pose-model", help="RTMPose-style top-down ONNX (SimCC); default: BlazePose.")
