@@ -34,7 +34,7 @@ def node_ms(path: str | Path, feeds: Mapping[str, np.ndarray], runs: int = 3) ->
     options = ort.SessionOptions()
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(path).with_suffix("")) + ".profile"
-    session = open_session(path, False, options)
+    session = open_session(path, None, options)
     for _ in range(runs + 1):
         session.run(None, dict(feeds))
     trace = Path(session.end_profiling())

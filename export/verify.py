@@ -228,7 +228,7 @@ def torch_runner(
 
 def ort_runner(path: str | Path, cuda: bool = False) -> RunFn:
     """ONNX Runtime, every output of the graph (fused included); the CPU provider, or CUDA's with ``cuda``."""
-    session = open_session(path, cuda)
+    session = open_session(path, 0 if cuda else None)
     names = [o.name for o in session.get_outputs()]
 
     def run(imgs: np.ndarray, heatmaps: np.ndarray) -> dict[str, np.ndarray]:

@@ -19,6 +19,8 @@ from benchmarks.records import Results, label
 from benchmarks.report import render_markdown, render_readme_section
 from pcan_serve.cli import app as pcan_app
 
+pytestmark = pytest.mark.slow  # the quick loop (-m 'not slow') leaves it out; make test runs it
+
 runner = CliRunner()
 COMMON_FIELDS = ("stage", "impl", "backend", "device", "precision", "batch", "preset", "status")
 INT8_BOUND = 0.1  # max |Δp| of the int8 model vs torch fp32 on the clip it was calibrated on (measured: ~1e-2)

@@ -28,6 +28,8 @@ from pcan_serve.model_io import read_meta
 from training.calibration import ece, nll, probabilities
 from training.synth import SynthSpec, generate
 
+pytestmark = pytest.mark.slow  # the quick loop (-m 'not slow') leaves it out; make test runs it
+
 SCALE = 4.0
 NOISE = {"fc_rgb": 8.0, "fc_pose": 1.0, "fc_fused": 1.0}  # x the weights' std: val top-1 about 47 %, 75 %, 75 %
 LOADER = ["val_dataloader.num_workers=0", "val_dataloader.persistent_workers=False"]

@@ -15,6 +15,8 @@ from pcan_serve.preprocess import open_video
 from pcan_serve.runtime import PredictOptions, Predictor
 from pcan_serve.runtime.timeline import run_timeline
 
+pytestmark = pytest.mark.slow  # the quick loop (-m 'not slow') leaves it out; make test runs it
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",

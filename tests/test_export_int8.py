@@ -20,6 +20,7 @@ from export.agreement import measure_agreement
 from export.quant_data import spread
 from export.verify import Case, VerificationFailed
 from pcan_serve.cli import app as pcan
+from pcan_serve.errors import BackendUnavailable
 from pcan_serve.model_io import read_meta
 from pcan_serve.runtime import OnnxRuntimeBackend
 from pcan_serve.runtime.onnx_session import ort_cuda_usable
@@ -117,7 +118,11 @@ def test_onnxruntime_runs_3d_qlinearconv_on_this_cpu(exported, tmp_path):
 def test_int8_file_is_served_on_the_cpu_even_when_cuda_is_asked_for(exported):
     fp32, int8, _ = exported
     assert OnnxRuntimeBackend(int8, device="cuda").device == "cpu"  # ORT has no CUDA QLinearConv
-    assert OnnxRuntimeBackend(fp32, device="cuda").device == ("cuda" if ort_cuda_usable() else "cpu")
+    if ort_cuda_usable():
+        assert OnnxRuntimeBackend(fp32, device="cuda:0").device == "cuda:0"
+    else:  # an fp32 file asked onto a GPU that ORT cannot use is refused, never run on the CPU unsaid
+        with pytest.raises(BackendUnavailable, match="no usable CUDA provider"):
+            OnnxRuntimeBackend(fp32, device="cuda:0")
 
 
 def _answers(*outputs: dict[str, np.ndarray]):

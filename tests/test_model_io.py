@@ -13,6 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from export import OnnxExportOptions, export_verified_onnx
+from export.options import FP16_TOLERANCE
 from pcan_serve import load_model, save_checkpoint
 from pcan_serve.cli import app as pcan
 from pcan_serve.errors import BackendUnavailable, CheckpointError, InvalidRequest
@@ -169,6 +170,25 @@ def test_a_gpu_device_without_cuda_is_refused_not_run_on_the_cpu(tiny_ckpt, tiny
             Predictor.from_path(model, device=device)
     result = CliRunner().invoke(pcan, ["predict", "x.avi", "--checkpoint", str(tiny_ckpt), "--device", device])
     assert result.exit_code == 2 and f"device {device} was asked for" in result.output
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_that_is_there_answers_like_the_cpu_and_one_that_is_not_is_refused(
+    tiny_ckpt, sample_video, sample_skeleton
+):
+    gpu = Predictor.from_path(tiny_ckpt, device="cuda:0")
+    assert next(gpu.backend.model.parameters()).device == torch.device("cuda", 0)
+    every = len(gpu.backend.meta.class_names)
+    cpu = Predictor.from_path(tiny_ckpt, device="cpu").predict(sample_video, sample_skeleton, top_k=every)
+    answer = gpu.predict(sample_video, sample_skeleton, top_k=every)
+    assert answer.prediction.name == cpu.prediction.name  # fp16-autocast backbone, fp32 head: within 1e-2
+    for branch in ("rgb", "pose"):
+        ours = {s.name: s.score for s in answer.branches[branch].top_k}
+        assert all(abs(ours[s.name] - s.score) < FP16_TOLERANCE for s in cpu.branches[branch].top_k)
+    missing = f"cuda:{torch.cuda.device_count()}"
+    result = CliRunner().invoke(pcan, ["predict", "x.avi", "--checkpoint", str(tiny_ckpt), "--device", missing])
+    assert result.exit_code == 2 and f"torch sees {torch.cuda.device_count()} GPU(s)" in result.output
 
 
 def test_an_unknown_device_name_is_a_usage_error(tiny_ckpt):

@@ -26,6 +26,8 @@ from pcan_serve.cli import app as pcan
 from pcan_serve.model.scores import fusion_name
 from pcan_serve.model_io import read_meta
 
+pytestmark = pytest.mark.slow  # the quick loop (-m 'not slow') leaves it out; make test runs it
+
 NTU_CONFIG = ROOT / "training" / "configs" / "pcan_ntu60.py"
 STEM, TWIN = "S001C001P001R001A001", "S001C001P001R002A001"
 VIDEO_FILES = {"mmaction2": f"nturgbd_videos/{STEM}.mp4", "raw": f"nturgb+d_rgb/{STEM}_rgb.avi"}

@@ -11,7 +11,7 @@ from ray_helpers import RAY_INIT, CrashingReplica, assert_same_rows, crashing_de
 from pcan_serve.cli import ray_executor
 from pcan_serve.preprocess.items import from_videos
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

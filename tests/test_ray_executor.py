@@ -16,7 +16,7 @@ from pcan_serve.model_io import ModelSource
 from pcan_serve.preprocess.items import from_videos
 from pcan_serve.runtime import PredictOptions
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

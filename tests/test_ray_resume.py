@@ -12,7 +12,7 @@ import psutil
 import pytest
 from ray_helpers import assert_same_rows, make_corpus, predict, rows
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 RAY_DAEMONS = ("raylet", "gcs_server")
 

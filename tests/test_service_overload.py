@@ -19,6 +19,8 @@ from video_fixtures import encode
 
 from benchmarks.local_server import start_server
 
+pytestmark = pytest.mark.slow  # the quick loop (-m 'not slow') leaves it out; make test runs it
+
 FRAMES = 48
 
 

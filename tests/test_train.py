@@ -18,6 +18,8 @@ from train_helpers import CONFIG, ROOT, run_train, tail, train_command, train_en
 from pcan_serve.model_io import load_model, safe_torch_load
 from training.remediation import format_value
 
+pytestmark = pytest.mark.slow  # the quick loop (-m 'not slow') leaves it out; make test runs it
+
 # A training subset with every class (the train split is label-major): short epochs for the guard runs.
 SUBSET = format_value(list(range(0, 128, 4)))
 

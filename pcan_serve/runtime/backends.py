@@ -71,13 +71,13 @@ class OnnxRuntimeBackend:
         device = resolve_device(device)
         cuda = device.startswith("cuda")
         usable = cuda and ort_cuda_usable()
-        self.session = open_session(path, usable)
+        self.session = open_session(path, gpu_index(device) if usable else None)
         self.meta = meta_from_onnx_props(self.session.get_modelmeta().custom_metadata_map, Path(path).name)
         int8 = self.meta.quantization == "int8"
         if cuda and not usable and not int8:
             raise BackendUnavailable(f"device {device} was asked for, but ONNX Runtime has no usable CUDA provider")
         if usable and int8:
-            self.session = open_session(path, False)
+            self.session = open_session(path)
         self.device = device if usable and not int8 else "cpu"
         self.outputs = [o.name for o in self.session.get_outputs()]
 
@@ -177,6 +177,11 @@ def resolve_device(device: str) -> str:
     if index and int(index) >= torch.cuda.device_count():
         raise BackendUnavailable(f"device {device} was asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
     return device
+
+
+def gpu_index(device: str) -> int:
+    """The GPU number of a resolved ``cuda``/``cuda:N`` (``cuda`` is GPU 0)."""
+    return int(device.partition(":")[2] or 0)
 
 
 def open_backend(path: str | Path | None, preset: str | None = None, device: str = "auto") -> Backend:

@@ -14,12 +14,14 @@ def ort_cuda_usable() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available()
 
 
-def open_session(path: str | Path, cuda: bool = False, options: Any = None) -> Any:
-    """An ``InferenceSession`` on the CPU provider, or CUDA's first with ``cuda`` (the caller checked it is usable);
-    ``options``: ``SessionOptions`` (e.g. the benchmark's profiling)."""
+def open_session(path: str | Path, gpu: int | None = None, options: Any = None) -> Any:
+    """An ``InferenceSession`` on the CPU provider, or on CUDA's for GPU number ``gpu`` first (the caller checked
+    it is usable; ORT's provider would otherwise take GPU 0 whatever ``cuda:N`` said); ``options``:
+    ``SessionOptions`` (e.g. the benchmark's profiling)."""
     import onnxruntime as ort
 
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    cpu = ["CPUExecutionProvider"]
+    providers = cpu if gpu is None else [("CUDAExecutionProvider", {"device_id": gpu}), *cpu]
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidProtobuf, NoSuchFile)
