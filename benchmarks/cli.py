@@ -12,6 +12,8 @@ import typer
 
 from pcan_serve.cli.errors import UsageError, stop
 
+from .records import STAGES
+
 app = typer.Typer(add_completion=False, help="Benchmarks.")
 Opt = typer.Option
 
@@ -21,19 +23,14 @@ def _group() -> None:
     """Keeps ``bench`` a named sub-command when this app is invoked on its own (tests)."""
 
 
-STAGE_NAMES = ("decode", "preprocess", "model", "e2e", "http", "pose", "load", "overload", "executors", "windows")
-
-
 def _ints(text: str, what: str) -> tuple[int, ...]:
-
-    values = tuple(int(x) for x in text.split(",") if x.strip().isdigit())
-    if not values or min(values) < 1 or len(values) != len([x for x in text.split(",") if x.strip()]):
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items or not all(x.isascii() and x.isdigit() and int(x) >= 1 for x in items):
         raise UsageError(f"{what}: expected comma-separated positive integers, got {text!r}")
-    return values
+    return tuple(int(x) for x in items)
 
 
 def _names(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
-
     values = tuple(x.strip() for x in text.split(",") if x.strip())
     unknown = [v for v in values if v not in known]
     if not values or unknown:
@@ -53,7 +50,7 @@ def bench(
     ] = None,
     quick: Annotated[bool, Opt(help="Tiny preset, 3 rounds, batch 1,2, 1 clip, no torch.compile/HTTP.")] = False,
     out: Annotated[Path | None, Opt(help="Output folder (default benchmarks/results).")] = None,
-    stages: Annotated[str | None, Opt(help=f"Comma-separated subset of {','.join(STAGE_NAMES)}.")] = None,
+    stages: Annotated[str | None, Opt(help=f"Comma-separated subset of {','.join(STAGES)}.")] = None,
     device: Annotated[str, Opt(help="cpu | cuda | auto (cuda when torch sees a GPU).")] = "auto",
     backends: Annotated[
         str | None, Opt(help="Model backends, e.g. torch-eager,torch-eager-tf32,tensorrt-fp16.")
@@ -81,7 +78,7 @@ def bench(
         given |= dict(concurrencies=_ints(concurrencies, "--concurrencies"))
         given |= dict(batch_sizes=_ints(batch_sizes, "--batch-sizes") if batch_sizes else None)
         given |= dict(clips=_ints(clips, "--clips") if clips else None)
-        given |= dict(stages=_names(stages, STAGE_NAMES, "--stages") if stages else None)
+        given |= dict(stages=_names(stages, STAGES, "--stages") if stages else None)
         given |= dict(backends=_names(backends, NAMES, "--backends") if backends else None)
         overrides = {k: v for k, v in given.items() if v is not None}
         settings = Settings.quick_mode(**overrides) if quick else Settings(**overrides)

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from export.graph import BACKBONE_SCOPE
+
 CONVOLUTIONS = ("Conv", "FusedConv", "QLinearConv")
 CONVERSIONS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear")
-STEMS = "/model/backbone/conv1/"  # the TorchScript exporter's names for both pathways' stem (export/graph.py)
+STEMS = BACKBONE_SCOPE + "conv1/"  # the TorchScript exporter's names for both pathways' stem
 KINDS = ("stem convolutions", "other convolutions", "quantise/dequantise", "other nodes")
 
 

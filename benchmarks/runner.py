@@ -19,6 +19,7 @@ QUICK_SKIPS = {  # stages --quick leaves out, and why
     "http": "starting the BentoML server takes longer than the quick run",
     "load": "it sends thousands of requests",
     "executors": "each run is a fresh `pcan predict` process",
+    "overload": "minutes of traffic at a real model",
 }
 
 

@@ -15,10 +15,10 @@ import torch
 
 from .backends import Unavailable, open_predictor, parse
 from .context import Context, Settings
+from .report import PARTS
 from .timing import Contender, why
 
 DEFAULTS = {"cpu": ("torch-eager", "onnxruntime"), "cuda": ("torch-eager-fp16", "onnxruntime")}
-PARTS = ("decode", "pose", "preprocess", "inference")
 VIDEO_ONLY = "pcan {} video-only"  # the same backend without a skeleton: what estimating it adds
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from .context import Context
-from .records import measured
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,6 @@ class Answer:
     status: int | str  # an exception name when no HTTP answer came
     seconds: float
     retry_after: float = 0.0
-    sent: float = 0.0  # perf_counter() when the request was sent
 
 
 def _post(client: Any, url: str, files: dict[str, tuple[str, bytes]]) -> Answer:
@@ -36,7 +34,7 @@ def _post(client: Any, url: str, files: dict[str, tuple[str, bytes]]) -> Answer:
         status, retry = res.status_code, float(res.headers.get("retry-after", 0) or 0)
     except Exception as exc:  # a dropped connection is an answer too: the wrong one
         status, retry = type(exc).__name__, 0.0
-    return Answer(status, time.perf_counter() - start, retry, start)
+    return Answer(status, time.perf_counter() - start, retry)
 
 
 def drive(client: Any, url: str, files: dict, clients: int, duration_s: float) -> tuple[list[Answer], float]:
@@ -120,9 +118,6 @@ def summary(answers: list[Answer], wall_s: float, solo_rps: float) -> dict[str, 
 
 
 def run(ctx: Context, clients: int = 32, duration_s: float = 60.0, solo_s: float = 45.0) -> None:
-    if ctx.settings.quick:
-        ctx.skip("overload", "not run in --quick (minutes of traffic at a real model)")
-        return
     import httpx
 
     from benchmarks.local_server import start_server
@@ -132,7 +127,7 @@ def run(ctx: Context, clients: int = 32, duration_s: float = 60.0, solo_s: float
     s = ctx.settings
     files = {"video": (Path(s.video).name, Path(s.video).read_bytes())}
     files["skeleton"] = (Path(s.skeleton).name, Path(s.skeleton).read_bytes())
-    env = {"BENTOML_HOME": str(ctx.model.workdir / "bentoml-overload"), "BENTOML_DO_NOT_TRACK": "True"}
+    env = ctx.server_env("bentoml-overload")
     log = ctx.model.workdir / "overload.log"
     server = start_server(checkpoint=ctx.model.checkpoint, device=ctx.device, env=env, log_path=log)
     with server as srv, httpx.Client(timeout=300, limits=httpx.Limits(max_connections=clients * 2)) as client:
@@ -147,7 +142,5 @@ def run(ctx: Context, clients: int = 32, duration_s: float = 60.0, solo_s: float
     figures = summary(answers, wall_s, solo_rps)
     figures.update(peak_rss_mib=round(rss.peak_mib, 1), loadavg=[load_start, loadavg()], duration_s=duration_s)
     latency = [a.seconds * 1000 for a in answers if a.status == 200] or [0.0]
-    rec = measured("overload", "pcan", "bentoml", latency, batch=1, preset=ctx.model.preset, device=ctx.device,
-                   unit="requests/s", concurrency=clients, **figures)  # fmt: skip
+    rec = ctx.measured("overload", latency, device=ctx.device, unit="requests/s", concurrency=clients, **figures)
     rec["throughput"] = figures["goodput_rps"]
-    ctx.results.add(rec)

@@ -65,8 +65,8 @@ def export_verified_onnx(options: OnnxExportOptions, console: Console | None = N
     output, precision = options.output, options.precision
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".pcan-export-") as tmp, staged(output) as partial:
         fp32 = partial if precision == "fp32" else Path(tmp) / "fp32.onnx"
-        start = time.perf_counter()
         cases = manifest_cases(options.quant_data, meta, options.quant_clips) if precision == "int8" else []
+        start = time.perf_counter()
         trace_onnx(model, meta, fp32, options.opset)
         if precision == "fp16":
             meta = convert_fp16(fp32, partial)

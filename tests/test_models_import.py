@@ -1,13 +1,13 @@
 """`pcan models import` checks a model as `pcan serve` does: an ONNX file whose external data lies outside its
 folder is refused (exit 2, with the reason) and nothing reaches the model store."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import onnx
 from onnx import external_data_helper
+from store_helpers import models_import, store_env
 
 from export import OnnxExportOptions, export_verified_onnx
 
@@ -39,13 +39,7 @@ def test_an_onnx_whose_external_data_escapes_its_folder_is_refused(tiny_ckpt, tm
     weights = list(onnx.load(str(model), load_external_data=False).graph.initializer)
     assert weights and all(external_data_helper.uses_external_data(t) for t in weights)
     home = tmp_path / "bentoml_home"  # a private model store
-    res = subprocess.run(
-        [sys.executable, "-m", "pcan_serve.cli", "models", "import", str(model)],
-        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    res = models_import(model, home)
     assert res.returncode == 2, res.stdout + res.stderr
     message = " ".join(res.stderr.split())
     assert "cannot load ONNX model tiny.onnx" in message and "escapes model directory" in message, message
@@ -56,16 +50,9 @@ def test_an_onnx_with_its_external_data_beside_it_is_stored_with_it(tiny_ckpt, t
     """The weights file travels into the store with the model, so the stored model opens as the original does."""
     model = _escaping_onnx(tiny_ckpt, tmp_path, location="weights.bin")
     home = tmp_path / "bentoml_home"
-    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"}
-    res = subprocess.run(
-        [sys.executable, "-m", "pcan_serve.cli", "models", "import", str(model)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    res = models_import(model, home)
     assert res.returncode == 0, res.stdout + res.stderr
     [stored] = list((home / "models" / "pcan").glob("*/model.onnx"))
     assert (stored.parent / "weights.bin").read_bytes() == (model.parent / "weights.bin").read_bytes()
     check = "from pcan_serve.runtime import OnnxRuntimeBackend; import sys; OnnxRuntimeBackend(sys.argv[1])"
-    assert subprocess.run([sys.executable, "-c", check, str(stored)], env=env, timeout=120).returncode == 0
+    assert subprocess.run([sys.executable, "-c", check, str(stored)], env=store_env(home), timeout=120).returncode == 0

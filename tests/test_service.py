@@ -20,6 +20,7 @@ import torch
 import typer
 import yaml
 from bombs import npy, npy_header, npz
+from store_helpers import models_import, store_env
 from typer.testing import CliRunner
 
 from benchmarks.local_server import local_server
@@ -85,13 +86,7 @@ def reference(tiny_ckpt) -> Iterator[Predictor]:
 def bentoml_home(tmp_path_factory, tiny_ckpt) -> Path:
     """A private model store holding the tiny checkpoint, imported through `pcan models import`."""
     home = tmp_path_factory.mktemp("bentoml_home")
-    res = subprocess.run(
-        [sys.executable, "-m", "pcan_serve.cli", "models", "import", str(tiny_ckpt)],
-        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    res = models_import(tiny_ckpt, home)
     assert res.returncode == 0, res.stderr
     assert re.fullmatch(r"pcan:\w+", res.stdout.strip()), res.stdout
     assert "tiny, torch fp32, weights trained, fused head true" in res.stderr
@@ -461,7 +456,7 @@ def test_docs_is_the_swagger_ui_and_root_the_demo_page(server):
 
 
 def test_bentoml_build_includes_the_model(bentoml_home, tmp_path):
-    env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "True"}
+    env = store_env(bentoml_home)
     for key in ("PCAN_MODEL", "PCAN_MODEL_TAG", "PCAN_BACKEND"):
         env.pop(key, None)
     build = subprocess.run(
