@@ -31,7 +31,7 @@ def node_ms(path: str | Path, feeds: Mapping[str, np.ndarray], runs: int = 3) ->
     of one call; the median over ``runs`` profiled calls after an untimed first one (a busy machine preempts some)."""
     import onnxruntime as ort
 
-    from pcan_serve.runtime.onnx_session import open_session
+    from pcan_serve.model_io.onnx_session import open_session
 
     options = ort.SessionOptions()
     options.enable_profiling = True

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from pcan_serve.model import PCAN
 from pcan_serve.model_io import ModelMeta, load_model
-from pcan_serve.runtime.onnx_session import ort_cuda_usable
+from pcan_serve.model_io.onnx_session import ort_cuda_usable
 
 from .agreement import AgreementReport
 from .fp16 import convert_fp16

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from pcan_serve.errors import PCANError
 from pcan_serve.model import PCAN, PCANConfig
-from pcan_serve.runtime.onnx_session import open_session
+from pcan_serve.model_io.onnx_session import open_session
 
 from .wrapper import BRANCHES, ProbabilityModel
 

@@ -22,8 +22,8 @@ from export.verify import Case, VerificationFailed
 from pcan_serve.cli import app as pcan
 from pcan_serve.errors import BackendUnavailable
 from pcan_serve.model_io import read_meta
+from pcan_serve.model_io.onnx_session import ort_cuda_usable
 from pcan_serve.runtime import OnnxRuntimeBackend
-from pcan_serve.runtime.onnx_session import ort_cuda_usable
 
 runner = CliRunner()
 

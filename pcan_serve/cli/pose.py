@@ -11,9 +11,9 @@ import typer
 from rich.progress import TaskID
 
 from ..errors import PCANError
-from ..pose import DEFAULT_PERSONS, PoseEstimator, PoseResult, load_estimator
+from ..pose import DEFAULT_PERSONS, PoseEstimator, PoseResult, dataset, load_estimator
 from ..preprocess.limits import DEFAULT_MAX_PERSONS
-from .errors import err
+from .errors import FAILED, err, fail
 from .local_executor import progress_bar
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -27,18 +27,13 @@ MaxPersonsOpt = Annotated[
 ProgressOpt = Annotated[bool, typer.Option(help="Show a progress bar on stderr.")]
 
 
-def _usage(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    return typer.Exit(2)
-
-
 def _estimator(pose_model: Path | None, max_persons: int) -> PoseEstimator:
     if pose_model is not None and not pose_model.is_file():
-        raise _usage(f"pose model not found: {pose_model}")
+        fail(f"pose model not found: {pose_model}")
     try:
         return load_estimator(pose_model, max_persons=max_persons)
     except PCANError as exc:
-        raise _usage(str(exc)) from None
+        fail(str(exc))
 
 
 def estimate_each(
@@ -81,10 +76,10 @@ def pose(
 ) -> None:
     to_file = output.suffix.lower() == ".json"
     if to_file and len(videos) > 1:
-        raise _usage(f"{len(videos)} videos need a folder as --output, not {output.name}")
+        fail(f"{len(videos)} videos need a folder as --output, not {output.name}")
     names = [v.stem for v in videos]
     if not to_file and len(set(names)) < len(names):
-        raise _usage("two videos share a file name; their skeletons would overwrite each other in one folder")
+        fail("two videos share a file name; their skeletons would overwrite each other in one folder")
     estimator = _estimator(pose_model, max_persons)
     if not to_file:
         output.mkdir(parents=True, exist_ok=True)
@@ -108,7 +103,7 @@ def pose_dataset(
     labels: Annotated[Path, typer.Option("--labels", help="CSV with a header: video,label[,split (train|val)].")],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Annotation file; its folder becomes the data root.")
-    ] = Path("ntu60_2d.pkl"),
+    ] = Path(dataset.DEFAULT_ANN),
     val_fraction: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of each class put into val when the CSV has no split.")
     ] = 0.2,
@@ -117,16 +112,14 @@ def pose_dataset(
     max_persons: MaxPersonsOpt = DEFAULT_PERSONS,
     progress: ProgressOpt = True,
 ) -> None:
-    from ..pose import dataset
-
     if not videos_dir.is_dir():
-        raise _usage(f"videos folder not found: {videos_dir}")
+        fail(f"videos folder not found: {videos_dir}")
     data_root = output.resolve().parent
     try:
         entries = dataset.assign_splits(dataset.read_labels(labels, videos_dir), val_fraction, seed)
-        dataset.link_videos(data_root, videos_dir)
+        linked = dataset.link_videos(data_root, videos_dir)
     except dataset.LabelsError as exc:
-        raise _usage(str(exc)) from None
+        fail(str(exc))
     estimator = _estimator(pose_model, max_persons)
     done, failed = [], 0
     outcomes = estimate_each(estimator, [e.video for e in entries], progress)
@@ -136,11 +129,10 @@ def pose_dataset(
         else:
             failed += 1
     if not done:
-        err.print("[red]error:[/red] no video could be used; nothing written")
-        raise typer.Exit(1)
+        fail("no video could be used; nothing written", FAILED)
     split = dataset.write_annotations(output, done)
     counts = ", ".join(f"{name} {len(items)}" for name, items in split.items())
-    err.print(f"wrote {output} ({counts}); videos read from {data_root}/nturgbd_videos", soft_wrap=True)
+    err.print(f"wrote {output} ({counts}); videos read from {linked}", soft_wrap=True)
     hint = f"pcan train training/configs/pcan_ntu60.py --data-root {data_root}"
     if output.name != dataset.DEFAULT_ANN:  # the config names the file in each dataloader
         hint += " --cfg-options " + " ".join(

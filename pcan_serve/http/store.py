@@ -21,11 +21,8 @@ MODEL_NAME = "pcan"
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def import_model(source: ModelSource, name: str = MODEL_NAME) -> bentoml.Model:

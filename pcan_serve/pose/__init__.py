@@ -16,22 +16,21 @@ from .detector import Detector
 from .estimate import DEFAULT_PERSONS, PoseEstimator, PoseInfo, PoseResult, PoseSession, check_max_persons
 from .inputs import make_inputs_estimated
 from .landmarks import LandmarkModel
-from .litert import DEFAULT_THREADS, TFLiteModel
+from .litert import TFLiteModel
 from .weights import DETECTOR, LANDMARKS, model_path
 
 
 def load_estimator(
     pose_model: str | Path | None = None,
     max_persons: int = DEFAULT_PERSONS,
-    num_threads: int = DEFAULT_THREADS,
     cap: int = DEFAULT_MAX_PERSONS,
 ) -> PoseEstimator:
     """BlazePose (default), or the RTMPose-style ONNX ``pose_model`` on BlazePose's person detector; at most
     ``max_persons`` per video, which may not exceed ``cap`` (the service's ``PCAN_MAX_PERSONS``)."""
     check_max_persons(max_persons, cap)  # before any model loads
-    detector = Detector(TFLiteModel(model_path(DETECTOR), num_threads))
+    detector = Detector(TFLiteModel(model_path(DETECTOR)))
     if pose_model is None:
-        model = LandmarkModel(TFLiteModel(model_path(LANDMARKS), num_threads))
+        model = LandmarkModel(TFLiteModel(model_path(LANDMARKS)))
     else:
         from .rtmpose import RTMPoseModel
 

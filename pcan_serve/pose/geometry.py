@@ -52,11 +52,6 @@ class Roi:
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         return cv2.warpAffine(frame, matrix, (side, side), flags=flags, borderMode=cv2.BORDER_REPLICATE)
 
-    def box(self) -> np.ndarray:
-        """Axis-aligned bounds (x0, y0, x1, y1) of the turned square."""
-        half = self.size / 2 * (abs(math.cos(self.angle)) + abs(math.sin(self.angle)))
-        return np.array([self.cx - half, self.cy - half, self.cx + half, self.cy + half])
-
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of boxes ``a`` [4] against ``b`` [N, 4] (x0, y0, x1, y1)."""

@@ -3,7 +3,6 @@ preprocessing as with a given skeleton (``preprocess.build_inputs``), each frame
 memory. The counterpart of ``preprocess.make_inputs`` for video-only requests."""
 
 import time
-from collections.abc import Callable
 
 from ..model.config import PreprocessConfig
 from ..preprocess import Limits, build_inputs, fit_to_video, make_inputs, open_video, parse_skeleton
@@ -21,21 +20,17 @@ def make_inputs_estimated(
     timings: dict[str, float] | None = None,
     decode_device: str = "cpu",
     keep_bytes: int = KEEP_BYTES,
-    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Inputs, PoseInfo]:
     """(``{"imgs", "heatmaps"}`` as ``make_inputs`` gives them, what the estimator did). ``timings`` gets
     milliseconds added to ``"decode"`` (waiting for decoded frames), ``"pose"`` (detector + pose model) and
-    ``"preprocess"`` (the rest). Raises ``NoPersonDetected`` when nobody is found. ``keep_bytes``, ``progress``
-    (called after each estimated frame; raise from it to stop at a deadline): see
+    ``"preprocess"`` (the rest). Raises ``NoPersonDetected`` when nobody is found. ``keep_bytes``: see
     :meth:`PoseEstimator.estimate_keeping`."""
     cfg, lim = config or PreprocessConfig(), limits or Limits()
     check_num_clips(num_clips, lim.max_clips)
     start = time.perf_counter()
     with open_video(video, max_frames=lim.max_frames, max_pixels=lim.max_pixels, device=decode_device) as opened:
         plan = plan_clips(opened.num_frames, num_clips, cfg)
-        result, rgb = estimator.estimate_keeping(
-            opened, plan.pose, plan.rgb_unique, progress=progress, keep_bytes=keep_bytes
-        )
+        result, rgb = estimator.estimate_keeping(opened, plan.pose, plan.rgb_unique, keep_bytes=keep_bytes)
     info = result.info
     estimated = (time.perf_counter() - start) * 1e3
     pose_ms = info.timing_ms["detect"] + info.timing_ms["pose"]

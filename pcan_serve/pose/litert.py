@@ -32,7 +32,6 @@ class TFLiteModel:
         self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         self._interpreter.allocate_tensors()
         [inp] = self._interpreter.get_input_details()
-        self.input_shape = tuple(int(d) for d in inp["shape"])
         self._input = inp["index"]
         self._outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
         self._lock = threading.Lock()

@@ -18,7 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import BackendUnavailable, MissingInput
+from ..errors import BackendUnavailable, CheckpointError, MissingInput
+from ..model_io.onnx_session import open_session
 from ..preprocess.skeleton_io import NUM_JOINTS
 from .geometry import Roi
 from .landmarks import Pose
@@ -32,15 +33,13 @@ CONFIDENT = 0.3  # a joint counts as found above this score; a person is present
 
 class RTMPoseModel:
     def __init__(self, path: str | Path) -> None:
-        import onnxruntime as ort
-
         path = Path(path)
         if not path.is_file():
             raise MissingInput(f"pose model not found: {path}")
         try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
-            raise BackendUnavailable(f"pose model {path.name}: ONNX Runtime cannot load it ({exc})") from None
+            self.session = open_session(path)
+        except CheckpointError as exc:  # a pose model that cannot load leaves the request unservable, not invalid
+            raise BackendUnavailable(f"pose model {path.name}: {exc}") from None
         inp = self.session.get_inputs()[0]
         dims = inp.shape[2:] if len(inp.shape) == 4 else []
         static = len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims)

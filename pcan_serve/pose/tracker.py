@@ -1,6 +1,6 @@
 """Persons across frames: the pose model follows each person from one frame's landmarks to the next; the detector
 runs only when there is nobody to follow, when a person was lost, and (while fewer than ``max_persons`` are
-followed) every ``redetect_every`` frames to find newcomers.
+followed) every ``REDETECT_EVERY`` frames to find newcomers.
 
 Identities: a person keeps the slot of their track as long as the pose model follows them. A detection that is
 not one of the followed persons re-opens the nearest lost track (a person the model lost for a few frames comes
@@ -43,8 +43,6 @@ class Track:
 class Timing:
     detect_ms: float = 0.0
     pose_ms: float = 0.0
-    detect_calls: int = 0
-    pose_calls: int = 0
 
 
 @dataclass
@@ -52,7 +50,6 @@ class Tracker:
     detector: Detector
     model: PoseModel
     max_persons: int
-    redetect_every: int = REDETECT_EVERY
     tracks: list[Track] = field(default_factory=list)
     timing: Timing = field(default_factory=Timing)
     _since_detect: int = 0
@@ -70,7 +67,7 @@ class Tracker:
                     track.roi, just_lost = None, True
         self._since_detect += 1
         alive = len(poses)
-        if alive < self.max_persons and (alive == 0 or just_lost or self._since_detect >= self.redetect_every):
+        if alive < self.max_persons and (alive == 0 or just_lost or self._since_detect >= REDETECT_EVERY):
             self._since_detect = 0
             poses.update(self._find_new(frame, poses))
         return poses
@@ -79,7 +76,6 @@ class Tracker:
         start = time.perf_counter()
         detections = self.detector.detect(frame)
         self.timing.detect_ms += (time.perf_counter() - start) * 1e3
-        self.timing.detect_calls += 1
         followed = [p.next_roi for p in poses.values()]
         found: list[Pose] = []
         for detection in detections:
@@ -113,7 +109,6 @@ class Tracker:
         start = time.perf_counter()
         pose = self.model(frame, roi)
         self.timing.pose_ms += (time.perf_counter() - start) * 1e3
-        self.timing.pose_calls += 1
         return pose
 
 

@@ -16,7 +16,7 @@ import torch
 from ..errors import BackendUnavailable, CheckpointError, InvalidRequest
 from ..model.scores import calibrated_softmax
 from ..model_io import ModelMeta, backend_of, load_model, meta_from_onnx_props, read_tensorrt_meta
-from .onnx_session import open_session, ort_cuda_usable
+from ..model_io.onnx_session import open_session, ort_cuda_usable
 from .precision import mixed_precision_logits
 
 
