@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -214,3 +215,15 @@ def test_window_and_annotate_write_a_timeline_and_pictures(tiny_ckpt, sample_vid
     assert res.exit_code == 2 and "window and stride go together" in res.output
     res = _invoke([*args, "--window", "1", "--stride", "0.5", "--executor", "ray"])
     assert res.exit_code == 2 and "--executor local" in res.output
+
+
+def test_annotate_a_video_without_a_skeleton_draws_an_estimated_one(tiny_ckpt, sample_video, tmp_path):
+    video, out, pictures = tmp_path / sample_video.name, tmp_path / "out.jsonl", tmp_path / "pictures"
+    shutil.copy(sample_video, video)  # no sidecar beside it: the skeleton is estimated
+    pictures.mkdir()
+    res = _invoke([str(video), "--checkpoint", str(tiny_ckpt), "-o", str(out), "--annotate", str(pictures)])
+    assert res.exit_code == 0, res.output
+    [row] = _rows(out)
+    assert row["ok"] and row["skeleton"]["source"] == "estimated"
+    with av.open(str(pictures / f"{video.stem}.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 103  # every frame of the NTU sample

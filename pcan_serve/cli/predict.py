@@ -7,10 +7,9 @@ import typer
 from pydantic import ValidationError
 
 from ..errors import PCANError
-from ..preprocess import Limits
 from ..preprocess.decode_cuda import resolve_decode_device
 from ..preprocess.items import Item, from_manifest, from_videos, select
-from ..runtime import Failure, PredictOptions, Predictor, Row
+from ..runtime import Failure, Frontend, PredictOptions, Predictor, Row
 from ..workers import DECODE_THREADS_ENV
 from . import options as opt
 from .errors import UsageError, err, stop
@@ -41,12 +40,19 @@ def request_options(**values: object) -> PredictOptions:
         raise UsageError(f"{flag}: {first['msg']}, got {first['input']!r}") from None
 
 
-def annotated(item: Item, row: Row, folder: Path, limits: Limits) -> Row:
-    """``row`` after its pictures are written to ``folder``; a failure to draw them fails that item alone."""
+def annotated(item: Item, row: Row, folder: Path, frontend: Frontend) -> Row:
+    """``row`` after its pictures are written to ``folder``; a failure to draw them fails that item alone. A
+    video without a skeleton is drawn with one estimated on every frame by the run's estimator (the prediction's
+    own skeleton covers only the frames the pose branch samples)."""
     from ..render import write_pictures  # matplotlib and the encoder only when pictures are asked for
 
+    limits = frontend.limits
     try:
-        write_pictures(item.video, item.skeleton, row.to_dict(), folder, limits=limits)
+        skeleton = item.skeleton
+        if skeleton is None:
+            lim = {"max_frames": limits.max_frames, "max_pixels": limits.max_pixels}
+            skeleton = frontend.pose.estimator().estimate(item.video, **lim).skeleton
+        write_pictures(item.video, skeleton, row.to_dict(), folder, limits=limits)
     except Exception as exc:
         return Failure.of(item.video, exc)
     return row
@@ -162,7 +168,7 @@ def predict(
 
         def emit(item: Item, row: Row) -> None:
             if annotate is not None and row.ok:
-                row = annotated(item, row, annotate, frontend.limits)
+                row = annotated(item, row, annotate, frontend)
             writer.write(row)
             counts[row.ok] += 1
             bar.advance(task)
