@@ -14,17 +14,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from pcan_serve.model import PCAN, PCANConfig
 
 
-def input_shapes(config: PCANConfig, batch: int = 1) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    p = config.preprocess
-    return (
-        (batch, 3, p.clip_len_rgb, p.resize, p.resize),
-        (batch, config.backbone.pose_in_channels, p.clip_len_pose, p.heatmap_size, p.heatmap_size),
-    )
-
-
 def count_flops(config: PCANConfig) -> dict[str, Any]:
     """``{"flops_per_clip": int, "by_op": {op: flops}, "method": ...}`` for one clip (batch 1)."""
-    imgs_shape, heat_shape = input_shapes(config, 1)
+    imgs_shape, heat_shape = config.input_shapes(1)
     with torch.device("meta"):
         model = PCAN(config).eval()
         imgs, heatmaps = torch.empty(imgs_shape), torch.empty(heat_shape)

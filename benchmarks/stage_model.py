@@ -28,10 +28,9 @@ def sample_inputs(ctx: Context) -> tuple[dict[str, np.ndarray], str]:
         from pcan_serve.preprocess import make_inputs
 
         return make_inputs(s.video, s.skeleton, num_clips=1, config=ctx.model.config.preprocess), Path(s.video).name
-    from .flops import input_shapes
 
     rng = np.random.default_rng(s.seed)
-    imgs_shape, heat_shape = input_shapes(ctx.model.config, 1)
+    imgs_shape, heat_shape = ctx.model.config.input_shapes(1)
     imgs, heatmaps = rng.standard_normal(imgs_shape, dtype=np.float32), rng.random(heat_shape, dtype=np.float32)
     return {"imgs": imgs, "heatmaps": heatmaps}, "random (sample video not found)"
 

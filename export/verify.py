@@ -152,20 +152,10 @@ def run_verification(
     return report
 
 
-def input_shapes(config: PCANConfig, batch: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """imgs [N, 3, T, R, R] and heatmaps [N, 17, T', R/4, R/4] as the preset preprocesses them."""
-    p = config.preprocess
-    hm = p.heatmap_size
-    return (
-        (batch, 3, p.clip_len_rgb, p.resize, p.resize),
-        (batch, config.backbone.pose_in_channels, p.clip_len_pose, hm, hm),
-    )
-
-
 def random_case(config: PCANConfig, batch: int, seed: int = 0) -> Case:
     """Normalised-image-like imgs (standard normal) and heatmap-like values in [0, 1)."""
     rng = np.random.default_rng(seed)
-    shape_i, shape_h = input_shapes(config, batch)
+    shape_i, shape_h = config.input_shapes(batch)
     return Case("random", rng.standard_normal(shape_i, dtype=np.float32), rng.random(shape_h, dtype=np.float32))
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from export import ONNX_INPUTS, ONNX_OUTPUTS, InvalidExportOptions, OnnxExportOptions, export_verified_onnx
 from export.synthetic import randomise_weights
-from export.verify import VerificationReport, compare_outputs, input_shapes, random_case
+from export.verify import VerificationReport, compare_outputs, random_case
 from pcan_serve import load_model, save_checkpoint
 from pcan_serve.cli import app
 from pcan_serve.model import build_pcan
@@ -39,7 +39,7 @@ def test_file_structure_checker_and_dynamic_batch(tiny_onnx):
     inputs = {i.name: i.type.tensor_type.shape.dim for i in proto.graph.input}
     assert list(inputs) == list(ONNX_INPUTS)
     assert [o.name for o in proto.graph.output] == list(ONNX_OUTPUTS)
-    for name, shape in zip(ONNX_INPUTS, input_shapes(result.meta.config, 1), strict=True):
+    for name, shape in zip(ONNX_INPUTS, result.meta.config.input_shapes(1), strict=True):
         dims = inputs[name]
         assert dims[0].dim_param == "batch"  # symbolic, not a traced constant
         assert [d.dim_value for d in dims[1:]] == list(shape[1:])

@@ -8,11 +8,9 @@ before any worker starts.
 import time
 from typing import Any
 
-import numpy as np
-
 from ..errors import BackendUnavailable
 from ..model_io import ModelSource
-from ..runtime import Predictor, Prepared
+from ..runtime import Predictor
 from .settings import UNTRAINED, ServiceSettings
 from .store import artifact_path, find_model
 
@@ -56,13 +54,11 @@ def open_served(settings: ServiceSettings, stored: Any = None) -> tuple[Predicto
 def clip_seconds(predictor: Predictor, runs: int = 2) -> float:
     """One clip's forward time after the warm-up (``open_checked``), the fastest of ``runs``: the service rate
     admission starts from. Too high a start would refuse the requests whose answers would correct it."""
-    p = predictor.config.preprocess
-    imgs = np.zeros((1, 3, p.clip_len_rgb, p.resize, p.resize), np.float32)
-    heatmaps = np.zeros((1, 17, p.clip_len_pose, p.heatmap_size, p.heatmap_size), np.float32)
+    probe = predictor.zeros("rate")
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        predictor.infer([Prepared("rate", imgs, heatmaps)])
+        predictor.infer([probe])
         times.append(time.perf_counter() - start)
     return min(times)
 

@@ -58,6 +58,14 @@ class PCANConfig:
                 raise ValueError(f"unknown PCAN config field {key!r}")
         return cls(**kwargs)
 
+    def input_shapes(self, batch: int = 1) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """imgs [N, 3, T, R, R] and heatmaps [N, K, T', R/4, R/4] as the preset preprocesses them."""
+        p = self.preprocess
+        return (
+            (batch, 3, p.clip_len_rgb, p.resize, p.resize),
+            (batch, self.backbone.pose_in_channels, p.clip_len_pose, p.heatmap_size, p.heatmap_size),
+        )
+
     def with_num_classes(self, class_names: tuple[str, ...]) -> "PCANConfig":
         return replace(self, head=replace(self.head, num_classes=len(class_names)), class_names=class_names)
 

@@ -16,7 +16,7 @@ import torch
 
 A = TypeVar("A")
 
-DEFAULT_FUSION_WEIGHTS = (1.0, 1.0)
+DEFAULT_FUSION_WEIGHTS = (1.0, 1.0)  # rgb:pose of late fusion when a model file names none
 LATE = "late"  # the key of the late fusion beside the branches
 
 

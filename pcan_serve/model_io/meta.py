@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import CheckpointError
 from ..model import PCANConfig
-from ..model.scores import check_fusion_weights
+from ..model.scores import DEFAULT_FUSION_WEIGHTS, check_fusion_weights
 
 METADATA_KEY = "pcan"
 FORMAT_VERSION = 1
@@ -35,7 +35,7 @@ class ModelMeta:
     config: PCANConfig
     fused_head: bool = True
     weights: str = "trained"  # "trained" | "untrained"
-    fusion_weights: tuple[float, float] = (1.0, 1.0)
+    fusion_weights: tuple[float, float] = DEFAULT_FUSION_WEIGHTS
     calibration: dict[str, Any] | None = field(default=None, compare=True)
     quantization: str | None = None
 
@@ -90,7 +90,7 @@ class ModelMeta:
                 # checkpoints written before the description was unified name it fused_head_trained
                 fused_head=bool(data.get("fused_head", data.get("fused_head_trained", True))),
                 weights=str(data.get("weights", "trained")),
-                fusion_weights=check_fusion_weights(data.get("fusion_weights", (1.0, 1.0))),
+                fusion_weights=check_fusion_weights(data.get("fusion_weights", DEFAULT_FUSION_WEIGHTS)),
                 calibration=_calibration(data.get("calibration")),
                 quantization=data.get("quantization"),
             )

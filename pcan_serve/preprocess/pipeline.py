@@ -91,6 +91,18 @@ def build_inputs(frames: np.ndarray, skeleton: Skeleton, plan: SamplePlan, confi
     return {"imgs": clips.imgs, "heatmaps": heatmaps}
 
 
+def load_skeleton_within(skeleton: SkeletonSource, limits: Limits) -> Skeleton:
+    """The skeleton parsed within ``limits`` (persons, frames, bytes)."""
+    return load_skeleton(
+        skeleton, max_persons=limits.max_persons, max_frames=limits.max_frames, max_bytes=limits.max_skeleton_bytes
+    )
+
+
+def open_video_within(video: VideoSource, limits: Limits, decode_device: str = "cpu") -> Video:
+    """The video opened (header and packet index only) within ``limits`` (frames, pixels)."""
+    return open_video(video, max_frames=limits.max_frames, max_pixels=limits.max_pixels, device=decode_device)
+
+
 def open_item(
     video: VideoSource,
     skeleton: SkeletonSource,
@@ -101,11 +113,9 @@ def open_item(
     """The skeleton parsed and the video opened (header and packet index only), each within ``limits``."""
     clock = clock or Stopwatch(None)
     with clock("preprocess"):
-        skel = load_skeleton(
-            skeleton, max_persons=limits.max_persons, max_frames=limits.max_frames, max_bytes=limits.max_skeleton_bytes
-        )
+        skel = load_skeleton_within(skeleton, limits)
     with clock("decode"):
-        vid = open_video(video, max_frames=limits.max_frames, max_pixels=limits.max_pixels, device=decode_device)
+        vid = open_video_within(video, limits, decode_device)
     return skel, vid
 
 

@@ -22,10 +22,19 @@ from ..errors import InvalidRequest, InvalidVideo, MissingInput
 from ..model.config import PreprocessConfig
 from .clips import RGBClips
 from .limits import DEFAULT_MAX_WINDOWS, Limits
-from .pipeline import Inputs, Stopwatch, box_heatmaps, check_num_clips, open_item, person_box, plan_clips
+from .pipeline import (
+    Inputs,
+    Stopwatch,
+    box_heatmaps,
+    check_num_clips,
+    open_item,
+    open_video_within,
+    person_box,
+    plan_clips,
+)
 from .sampling import SamplePlan
 from .skeleton import Skeleton, SkeletonSource, check_frame_shape, fit_to_video, parse_skeleton
-from .video import Video, VideoSource, open_video
+from .video import Video, VideoSource
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,12 +107,12 @@ def plan_windows(
     max_windows: int = DEFAULT_MAX_WINDOWS,
 ) -> list[TimeWindow]:
     """The windows of :func:`window_ranges`, each with the uniform test-mode sample of its own range."""
-    out = []
-    for start, end in window_ranges(num_frames, fps, window, stride, max_windows):
-        local = plan_clips(end - start, num_clips, config)  # the same offsets for every window of this length
-        plan = replace(local, rgb=local.rgb + start, pose=local.pose + start)
-        out.append(TimeWindow(start, end, start / fps, end / fps, plan))
-    return out
+    ranges = window_ranges(num_frames, fps, window, stride, max_windows)
+    local = plan_clips(ranges[0][1] - ranges[0][0], num_clips, config)  # every window has this one length
+    return [
+        TimeWindow(start, end, start / fps, end / fps, replace(local, rgb=local.rgb + start, pose=local.pose + start))
+        for start, end in ranges
+    ]
 
 
 @dataclass
@@ -171,20 +180,22 @@ def open_windows(
         raise MissingInput("a timeline without a skeleton needs a pose estimator")
     if skeleton is None:
         with clock("decode"):
-            vid = open_video(video, max_frames=lim.max_frames, max_pixels=lim.max_pixels, device=decode_device)
+            vid = open_video_within(video, lim, decode_device)
     else:
         skel, vid = open_item(video, skeleton, lim, decode_device, clock)
     try:
         with clock("preprocess"):
-            n = vid.num_frames if skeleton is None else fit_to_video(skel, vid.num_frames).num_frames
+            if skeleton is not None:
+                skel = fit_to_video(skel, vid.num_frames)
+            n = vid.num_frames if skeleton is None else skel.num_frames
             windows = plan_windows(n, vid.fps, window, stride, num_clips, cfg, lim.max_windows)
             whole = TimeWindow(0, n, 0.0, n / vid.fps, plan_clips(n, num_clips, cfg))
         if skeleton is None:
             with clock("pose"):
                 frames = np.unique(np.concatenate([w.plan.pose.ravel() for w in [*windows, whole]]))
                 skel = parse_skeleton(estimate(vid, frames), max_persons=lim.max_persons, max_frames=lim.max_frames)
-        with clock("preprocess"):
-            skel = fit_to_video(skel, vid.num_frames)
+            with clock("preprocess"):
+                skel = fit_to_video(skel, vid.num_frames)
     except BaseException:
         vid.close()
         raise

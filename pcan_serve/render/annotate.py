@@ -3,7 +3,7 @@ written as H.264 MP4 (yuv420p, +faststart: plays in browsers) with PyAV.
 
 Frames are read with pcan's own decoder (the same frame numbering as the skeleton and the model, and the same
 input limits), one at a time, and encoded as they come: memory holds one frame, whatever the video's length.
-The frame size is kept, or scaled down so that the longer side is at most ``max_side``; both sides are made
+The frame size is kept, or scaled down so that the longer side is at most ``MAX_SIDE``; both sides are made
 even (4:2:0 chroma needs it).
 """
 
@@ -44,7 +44,6 @@ def annotate_video(
     prediction: Mapping[str, Any],
     out_path: str | Path,
     progress: Progress | None = None,
-    max_side: int = MAX_SIDE,
     limits: Limits | None = None,
 ) -> Path:
     """Write ``out_path`` (.mp4); ``prediction`` is the prediction object as a dict (its ``timeline`` when present
@@ -63,7 +62,7 @@ def annotate_video(
                 if writer is None:
                     shape = (int(frame.shape[0]), int(frame.shape[1]))
                     check_frame_shape(skel, shape)
-                    size = output_size(*shape, max_side)
+                    size = output_size(*shape)
                     kp = frame_pixel_keypoints(skel, np.arange(skel_frames), shape)
                     kp *= np.array([size[1] / shape[1], size[0] / shape[0]], np.float32)
                     writer = _Writer(partial, size, fps)

@@ -15,9 +15,9 @@ from ..errors import InvalidRequest
 from ..model.scores import LATE, check_fusion_weights, fusion_name, with_late_fusion
 from ..model_io import ModelMeta
 from ..pose import make_inputs_estimated
-from ..preprocess import Limits, load_skeleton, make_inputs
+from ..preprocess import Limits, make_inputs
 from ..preprocess.decode_cuda import resolve_decode_device
-from ..preprocess.pipeline import Stopwatch, check_num_clips
+from ..preprocess.pipeline import Stopwatch, check_num_clips, load_skeleton_within
 from .output import make_prediction
 from .pose_source import PoseSource
 from .prediction import Prediction, ServedModel, SkeletonInfo
@@ -98,9 +98,7 @@ class Frontend:
             source = SkeletonInfo(source="estimated", persons=info.persons, estimator=info.estimator)
         else:
             with Stopwatch(timings)("preprocess"):
-                skeleton = load_skeleton(
-                    skeleton, max_persons=lim.max_persons, max_frames=lim.max_frames, max_bytes=lim.max_skeleton_bytes
-                )
+                skeleton = load_skeleton_within(skeleton, lim)
             inputs = make_inputs(video, skeleton, num_clips, cfg, lim, timings, device)
             source = SkeletonInfo(source="uploaded", persons=skeleton.num_persons)
         label = name if name is not None else (str(video) if isinstance(video, (str, Path)) else "upload")

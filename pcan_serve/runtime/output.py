@@ -4,9 +4,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..model_io.meta import BRANCHES
 from .prediction import BranchScores, ClassScore, Prediction, ServedModel, SkeletonInfo, Timing, Window
-
-BRANCHES = ("rgb", "pose", "fused")
 
 
 def top_k(probs: np.ndarray, class_names: Sequence[str], k: int) -> list[ClassScore]:

@@ -4,7 +4,7 @@ thread (each of its models runs one call at a time), so a process that only ever
 import threading
 from pathlib import Path
 
-from ..pose import PoseEstimator, check_max_persons, load_estimator
+from ..pose import PoseEstimator, load_estimator
 from ..pose.estimate import DEFAULT_PERSONS
 from ..preprocess import Limits
 
@@ -17,7 +17,6 @@ class PoseSource:
         self.pose_model = pose_model
         self.max_persons = min(DEFAULT_PERSONS, limits.max_persons)
         self.cap = limits.max_persons
-        check_max_persons(self.max_persons, self.cap)
         self._estimator: PoseEstimator | None = None
         self._lock = threading.Lock()
 

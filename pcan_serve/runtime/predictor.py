@@ -49,11 +49,13 @@ class Predictor(Frontend):
         """The model opened and run once on zeros (batch 1): how `pcan serve` and `pcan models import` check a
         model before they rely on it, and the warm-up that keeps a server's first request from being slow."""
         predictor = cls.from_path(source.path, preset=source.preset, device=device, batch_size=batch_size)
-        p = predictor.config.preprocess
-        imgs = np.zeros((1, 3, p.clip_len_rgb, p.resize, p.resize), np.float32)
-        heatmaps = np.zeros((1, 17, p.clip_len_pose, p.heatmap_size, p.heatmap_size), np.float32)
-        predictor.infer([Prepared("warm-up", imgs, heatmaps)])
+        predictor.infer([predictor.zeros("warm-up")])
         return predictor
+
+    def zeros(self, name: str) -> Prepared:
+        """One clip of zeros in the model's input shapes: the model check, the warm-up and the rate probe."""
+        imgs, heatmaps = (np.zeros(shape, np.float32) for shape in self.config.input_shapes(1))
+        return Prepared(name, imgs, heatmaps)
 
     def infer(self, items: list[Prepared]) -> list[dict[str, np.ndarray]]:
         """Every clip of every item, in forwards of ``batch_size`` clips; each item's clip scores are averaged.
