@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from benchmarks.local_server import local_server
 from pcan_serve.cli.predict import predict as predict_command
 from pcan_serve.runtime import PredictOptions, Predictor
+from pcan_serve.runtime.timeline import run_timeline
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_UPLOAD_MB, MAX_PERSONS, MAX_FRAMES = 2, 2, 120
@@ -152,6 +153,25 @@ def test_a_video_without_a_skeleton_is_estimated_like_the_cli(server, tiny_ckpt,
     assert got["timing_ms"]["pose"] > 0
     ref = Predictor.from_path(tiny_ckpt, device="cpu").predict(video, None).to_dict()
     assert_same_prediction(got, ref, tol=1e-4)
+
+
+def test_a_video_only_timeline_is_estimated_like_the_cli(server, tiny_ckpt, sample_video, tmp_path):
+    """A timeline without a skeleton: planned before admission, the skeleton estimated after it on the decode
+    threads; the windows and the whole-video answer agree with `run_timeline` in this process."""
+    video = tmp_path / "alone.avi"
+    video.write_bytes(sample_video.read_bytes())
+    form = {"window": "1", "stride": "0.5", "top_k": "3"}
+    files = {"video": ("alone.avi", video.read_bytes())}
+    res = requests.post(f"{server}/predict", files=files, data=form, timeout=120)
+    assert res.status_code == 200, res.text
+    got = res.json()
+    assert got["skeleton"]["source"] == "estimated" and got["timing_ms"]["pose"] > 0
+    options = PredictOptions(top_k=3, window=1.0, stride=0.5)
+    ref = run_timeline(Predictor.from_path(tiny_ckpt, device="cpu"), video, None, options, "alone.avi").to_dict()
+    assert_same_prediction(got, ref, tol=1e-4)
+    assert [(w["start"], w["end"]) for w in got["timeline"]] == [(w["start"], w["end"]) for w in ref["timeline"]]
+    for g, r in zip(got["timeline"], ref["timeline"], strict=True):
+        assert [c["label"] for c in g["top_k"]] == [c["label"] for c in r["top_k"]]
 
 
 def test_ntu_sample_matches_pcan_predict(server, tiny_ckpt, sample_video, sample_skeleton, tmp_path):

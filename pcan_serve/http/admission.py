@@ -154,7 +154,6 @@ class Admission:
 
     def refusal(self, cost: Cost, arrived: float) -> ServiceUnavailable | None:
         """None when a request of ``cost`` that arrived at ``arrived`` can be admitted, else the 503 to answer."""
-        self.recent.append(cost)
         now = self.clock()
         ticket = Ticket(cost, arrived + self.budget_s)
         tickets = [*self.tickets, ticket]
@@ -184,12 +183,11 @@ class Admission:
         only a request without decoding was tried there, on a 2-core machine at load 6)."""
         lightest = min(self.recent, key=lambda c: c.pixels, default=Cost(1, 0))
         least = Cost(1, lightest.pixels, lightest.clip_pixels)
-        refused = self.refusal(least, self.clock())
-        self.recent.pop()
-        return refused
+        return self.refusal(least, self.clock())
 
     def admit(self, cost: Cost, arrived: float) -> Ticket:
         """A ticket for the request (release it when the request ends), or 503 when it cannot finish in time."""
+        self.recent.append(cost)
         refused = self.refusal(cost, arrived)
         if refused is not None:
             raise refused

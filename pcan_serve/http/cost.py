@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..preprocess import Limits
 from ..preprocess.skeleton_io import NPZ_MAGIC, count_values
-from ..preprocess.video import open_video
+from ..preprocess.video import Video, open_video
 from .admission import Cost
 
 CLIP_PIXELS = 5_000_000
@@ -25,7 +25,12 @@ def estimate(video: Path, skeleton: bytes | None, num_clips: int, limits: Limits
     (a video that cannot be opened is refused before admission). Without a skeleton the server estimates one on the
     frames the pose clips sample: more work per decoded pixel, which the measured rate takes in."""
     with open_video(video, max_frames=limits.max_frames, max_pixels=limits.max_pixels) as opened:
-        decoded = opened.num_frames * opened.header_pixels
+        return cost_of(opened, skeleton, num_clips)
+
+
+def cost_of(video: Video, skeleton: bytes | None, num_clips: int) -> Cost:
+    """``num_clips`` clips of an opened ``video`` (its header's frames x pixels) with ``skeleton``."""
+    decoded = video.num_frames * video.header_pixels
     if skeleton is None:
         values = 0
     elif skeleton.startswith(NPZ_MAGIC):

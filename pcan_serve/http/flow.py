@@ -11,12 +11,11 @@ from typing import Any
 import anyio.to_thread
 import numpy as np
 
-from ..preprocess import Limits
 from ..runtime import Frontend, PredictOptions, Prepared
-from ..runtime.timeline import assemble_timeline, open_request_windows
+from ..runtime.timeline import assemble_timeline, estimate_skeleton, open_request_windows
 from . import priority
 from .admission import Admission, Ticket
-from .cost import estimate
+from .cost import cost_of, estimate
 from .dispatch import run_clips
 from .form import PredictRequest
 from .wire import ModelInput, ModelOutput
@@ -25,18 +24,19 @@ Infer = Callable[[ModelInput], Awaitable[ModelOutput]]
 
 
 class RequestFlow:
-    """The path of every request of this API process (``infer``: the model call, watched)."""
+    """The path of every request of this API process (``infer``: the model call, watched); the decode threads and
+    the chunk size are admission's, whose finish bounds assume them."""
 
-    def __init__(self, admission: Admission, decode_threads: int, chunk_clips: int, limits: Limits, infer: Infer):
-        self.admission, self.chunk_clips, self.limits, self.infer = admission, chunk_clips, limits, infer
-        self._decoders = priority.decode_pool(decode_threads)
+    def __init__(self, admission: Admission, infer: Infer):
+        self.admission, self.infer = admission, infer
+        self._decoders = priority.decode_pool(admission.decode_threads)
 
     async def run(self, frontend: Frontend, upload: PredictRequest) -> tuple[dict[str, Any], Prepared]:
         options = frontend.check(upload.options)
         if options.window is not None:
             return await self._timeline(frontend, upload, options)
         cost = await anyio.to_thread.run_sync(
-            estimate, upload.video_path, upload.skeleton, options.num_clips, self.limits
+            estimate, upload.video_path, upload.skeleton, options.num_clips, frontend.limits
         )
         ticket = self.admission.admit(cost, upload.wanted.arrived)  # 503 now if it cannot finish within the budget
         try:
@@ -60,9 +60,11 @@ class RequestFlow:
         answers, inference_ms = {}, 0.0
         with windowed:
             clips = windowed.clip_count
-            cost = await anyio.to_thread.run_sync(estimate, upload.video_path, upload.skeleton, clips, self.limits)
+            cost = await anyio.to_thread.run_sync(cost_of, windowed.video, upload.skeleton, clips)
             ticket = self.admission.admit(cost, upload.wanted.arrived)
             try:
+                await upload.wanted.check()
+                await self._decode(partial(estimate_skeleton, frontend, windowed))  # video-only: admitted first
                 spans = windowed.inputs()
                 while True:
                     await upload.wanted.check()
@@ -88,7 +90,8 @@ class RequestFlow:
     async def _clips(
         self, item: Prepared, upload: PredictRequest, ticket: Ticket
     ) -> tuple[dict[str, np.ndarray], float]:
-        return await run_clips(self.infer, item, self.chunk_clips, upload.wanted, partial(self.admission.ran, ticket))
+        ran = partial(self.admission.ran, ticket)
+        return await run_clips(self.infer, item, self.admission.chunk_clips, upload.wanted, ran)
 
 
 def _prepare(frontend: Frontend, upload: PredictRequest, options: PredictOptions) -> Prepared:

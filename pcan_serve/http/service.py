@@ -170,9 +170,7 @@ class PCANService:
     def __init__(self) -> None:
         self._frontend: Frontend | None = None
         self.watch = ModelWatch(lambda: self.model.to_async.describe(), self._model_up)
-        self.flow = RequestFlow(
-            ADMISSION, SETTINGS.decode_threads, SETTINGS.clips_per_forward, SETTINGS.limits, self._infer
-        )
+        self.flow = RequestFlow(ADMISSION, self._infer)
 
     @bentoml.on_startup
     def tune_process(self) -> None:

@@ -14,7 +14,7 @@ import bentoml
 from bentoml.exceptions import NotFound
 
 from ..errors import CheckpointError
-from ..model_io import ModelSource, backend_of, tensorrt_sidecar
+from ..model_io import ModelSource, tensorrt_sidecar
 from ..runtime import Predictor
 
 MODEL_NAME = "pcan"
@@ -32,7 +32,7 @@ def import_model(source: ModelSource, name: str = MODEL_NAME) -> bentoml.Model:
     if path is None:
         raise CheckpointError("only a model file can be imported into the model store")
     meta = Predictor.open_checked(source).meta
-    backend = backend_of(str(path))
+    backend = source.backend
     artifact = "model" + (path.suffix.lower() or ".pth")
     labels = {
         "preset": meta.config.name,

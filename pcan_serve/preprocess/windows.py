@@ -115,17 +115,23 @@ def plan_windows(
     ]
 
 
+Estimate = Callable[[Video, np.ndarray], Mapping[str, Any]]
+"""A pose estimator: (opened video, frame indices) -> a skeleton dict with those frames filled."""
+
+
 @dataclass
 class Windowed:
-    """An opened video and its fitted skeleton with the windows planned; :meth:`inputs` decodes them."""
+    """An opened video and its fitted skeleton with the windows planned; :meth:`inputs` decodes them. A video
+    without a skeleton gets one from :meth:`estimate_skeleton` first (the costly part: a server admits first)."""
 
     video: Video
-    skeleton: Skeleton
+    skeleton: Skeleton | None
     windows: list[TimeWindow]
     whole: TimeWindow  # the whole video, sampled as make_inputs samples it
     config: PreprocessConfig
+    limits: Limits
     timings: dict[str, float] | None = None
-    estimated: bool = False  # the skeleton was estimated from the video (open_windows' ``estimate``)
+    estimated: bool = False  # the skeleton was estimated from the video (estimate_skeleton)
     decoded: int = field(default=0, init=False)  # distinct frames decoded by inputs(): each at most once
 
     @property
@@ -133,9 +139,20 @@ class Windowed:
         """Clips this request costs at inference: every window's and the whole video's."""
         return (len(self.windows) + 1) * self.whole.plan.num_clips
 
+    def estimate_skeleton(self, estimate: Estimate) -> None:
+        """The skeleton made by ``estimate`` on the frames the windows' pose clips sample (timed as ``pose``)."""
+        clock, lim = Stopwatch(self.timings), self.limits
+        with clock("pose"):
+            frames = np.unique(np.concatenate([w.plan.pose.ravel() for w in [*self.windows, self.whole]]))
+            skel = parse_skeleton(estimate(self.video, frames), max_persons=lim.max_persons, max_frames=lim.max_frames)
+        with clock("preprocess"):
+            self.skeleton, self.estimated = fit_to_video(skel, self.video.num_frames), True
+
     def inputs(self) -> Iterator[tuple[TimeWindow, Inputs]]:
         """(span, its model inputs) for every window and the whole video, in the order their last sampled frame
         is decoded; one forward pass of the decoder over the file. Closes the video at the end."""
+        if self.skeleton is None:
+            raise MissingInput("a timeline without a skeleton needs one estimated first (estimate_skeleton)")
         with self.video:
             yield from _decode_spans(self, [*self.windows, self.whole])
 
@@ -149,10 +166,6 @@ class Windowed:
         self.close()
 
 
-Estimate = Callable[[Video, np.ndarray], Mapping[str, Any]]
-"""A pose estimator: (opened video, frame indices) -> a skeleton dict with those frames filled."""
-
-
 def open_windows(
     video: VideoSource,
     skeleton: SkeletonSource | None,
@@ -163,11 +176,10 @@ def open_windows(
     limits: Limits | None = None,
     timings: dict[str, float] | None = None,
     decode_device: str = "cpu",
-    estimate: Estimate | None = None,
 ) -> Windowed:
     """Load the skeleton, open the video (header and packet index only) and plan the windows: every request
     check (``window``/``stride``, the window count, the input limits) fails here, before a frame is decoded.
-    ``skeleton`` None: ``estimate`` makes it on the frames the windows' pose clips sample (timed as ``pose``)."""
+    ``skeleton`` None: planned on the video alone; :meth:`Windowed.estimate_skeleton` makes the skeleton."""
     cfg = config or PreprocessConfig()
     lim = limits or Limits()
     check_num_clips(num_clips, lim.max_clips)
@@ -176,8 +188,6 @@ def open_windows(
         raise InvalidRequest("a timeline needs window and stride (seconds)")
     window, stride = checked
     clock = Stopwatch(timings)
-    if skeleton is None and estimate is None:
-        raise MissingInput("a timeline without a skeleton needs a pose estimator")
     if skeleton is None:
         with clock("decode"):
             vid = open_video_within(video, lim, decode_device)
@@ -190,16 +200,10 @@ def open_windows(
             n = vid.num_frames if skeleton is None else skel.num_frames
             windows = plan_windows(n, vid.fps, window, stride, num_clips, cfg, lim.max_windows)
             whole = TimeWindow(0, n, 0.0, n / vid.fps, plan_clips(n, num_clips, cfg))
-        if skeleton is None:
-            with clock("pose"):
-                frames = np.unique(np.concatenate([w.plan.pose.ravel() for w in [*windows, whole]]))
-                skel = parse_skeleton(estimate(vid, frames), max_persons=lim.max_persons, max_frames=lim.max_frames)
-            with clock("preprocess"):
-                skel = fit_to_video(skel, vid.num_frames)
     except BaseException:
         vid.close()
         raise
-    return Windowed(vid, skel, windows, whole, cfg, timings, estimated=skeleton is None)
+    return Windowed(vid, skel if skeleton is not None else None, windows, whole, cfg, lim, timings)
 
 
 class _Span:

@@ -23,11 +23,7 @@ Progress = Callable[[int, int], None]
 
 def open_request_windows(frontend: Frontend, video: Any, skeleton: Any, options: PredictOptions) -> Windowed:
     """The video opened and its windows planned as ``options`` ask (every check fails here, before decoding);
-    ``skeleton`` None: estimated on the frames the windows' pose clips sample."""
-
-    def estimate(opened: Any, frames: np.ndarray) -> dict[str, Any]:
-        return frontend.pose.estimator().estimate(opened, frames).skeleton
-
+    ``skeleton`` None: :func:`estimate_skeleton` makes it."""
     return open_windows(
         video,
         skeleton,
@@ -38,8 +34,14 @@ def open_request_windows(frontend: Frontend, video: Any, skeleton: Any, options:
         limits=frontend.limits,
         timings={},
         decode_device=frontend.decode_device,
-        estimate=estimate,
     )
+
+
+def estimate_skeleton(frontend: Frontend, windowed: Windowed) -> None:
+    """A video-only timeline's skeleton, estimated by the frontend's estimator on the frames the windows' pose
+    clips sample; nothing to do when one was given."""
+    if windowed.skeleton is None:
+        windowed.estimate_skeleton(lambda opened, frames: frontend.pose.estimator().estimate(opened, frames).skeleton)
 
 
 def run_timeline(
@@ -70,6 +72,7 @@ def run_timeline(
             progress(len(answers), total)
 
     with windowed:
+        estimate_skeleton(predictor, windowed)
         for span, inputs in windowed.inputs():
             batch.append((span, Prepared(name, inputs["imgs"], inputs["heatmaps"])))
             if len(batch) * options.num_clips >= predictor.batch_size:
